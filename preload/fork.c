@@ -1,0 +1,12 @@
+#include <pthread.h>
+#include "fork.h"
+#include "scheduler.h"
+
+static void prepare(void) { blitz_rt_fork_prepare(); }
+static void parent(void) { blitz_rt_fork_parent(); }
+static void child(void) { blitz_rt_fork_child(); }
+
+void blitz_fork_install(void)
+{
+    pthread_atfork(prepare, parent, child);
+}

@@ -1,0 +1,583 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include "clock.h"
+#include "scheduler.h"
+#include "self.h"
+#include "waiter.h"
+
+/* Scheduler-wide state. Nothing here is touched per context switch except through the
+ * owning processor; the idle mask and spinning count are touched when work appears or runs
+ * out, the inject queue only when it is non-empty. */
+static blitz_proc *g_procs;
+static blitz_machine *g_machines;
+static int g_nprocs;
+static blitz_injectq g_inject;
+static blitz_rt_os g_os;
+static _Atomic int g_started, g_shutdown;
+static _Atomic int g_nspinning;
+/* Bit i set: processor i is idle (blocked in its loop, or about to). Set by the processor
+ * itself with seq_cst before its final re-check; cleared by a waker (which then sends its
+ * ev_async) or by the processor when it wakes on its own. */
+static _Atomic uint64_t g_idle[BLITZ_MAX_WORKERS / 64];
+
+#define INJECT_EVERY 61u
+#define POLL_EVERY 64u
+#define STEAL_ROUNDS 3
+
+blitz_proc *blitz_current_proc(void)
+{
+    blitz_task *t = blitz_self();
+    return t ? t->m->p : NULL;
+}
+
+int blitz_rt_started(void) { return atomic_load_explicit(&g_started, memory_order_acquire); }
+int blitz_rt_workers(void) { return g_nprocs; }
+
+/* ---------------------------------------------------------------- idle processors */
+
+static void idle_set(blitz_proc *p)
+{
+    atomic_fetch_or(&g_idle[p->id / 64], 1ull << (p->id % 64));
+}
+
+static void idle_clear(blitz_proc *p)
+{
+    atomic_fetch_and(&g_idle[p->id / 64], ~(1ull << (p->id % 64)));
+}
+
+/* Wakes one idle processor, if any. Returns 1 if it woke one. */
+static int wake_idle(void)
+{
+    for (int w = 0; w < (g_nprocs + 63) / 64; w++) {
+        uint64_t bits = atomic_load(&g_idle[w]);
+        while (bits) {
+            int b = __builtin_ctzll(bits);
+            uint64_t bit = 1ull << b;
+            if (atomic_fetch_and(&g_idle[w], ~bit) & bit) {
+                blitz_proc *p = &g_procs[w * 64 + b];
+                atomic_fetch_add_explicit(&p->stats.wakeups, 1, memory_order_relaxed);
+                ev_async_send(p->loop, &p->wake);
+                return 1;
+            }
+            bits &= ~bit;
+        }
+    }
+    return 0;
+}
+
+/* Called after work became stealable. Pairs with the seq_cst idle_set + re-check in
+ * block_idle: either the idle processor sees the work, or we see its idle bit. */
+static void maybe_wake_idle(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&g_nspinning, memory_order_relaxed) == 0)
+        wake_idle();
+}
+
+/* ---------------------------------------------------------------- queues */
+
+static void runq_put(blitz_proc *p, blitz_task *t)
+{
+    while (!blitz_runq_push(&p->runq, t)) {
+        /* Full: move half of it (and t) to the global queue, as Go does. */
+        blitz_task *batch[BLITZ_RUNQ_SIZE / 2 + 1];
+        uint32_t n = blitz_runq_pop_batch(&p->runq, BLITZ_RUNQ_SIZE / 2, batch);
+        if (n == 0)
+            continue;
+        batch[n++] = t;
+        for (uint32_t i = 0; i + 1 < n; i++)
+            batch[i]->next = batch[i + 1];
+        blitz_injectq_push(&g_inject, batch[0], batch[n - 1], n);
+        break;
+    }
+    maybe_wake_idle();
+}
+
+static void inject(blitz_task *t)
+{
+    blitz_injectq_push(&g_inject, t, t, 1);
+    maybe_wake_idle();
+}
+
+/* Takes a batch from the global queue: runs the first, queues the rest locally. */
+static blitz_task *inject_take(blitz_proc *p)
+{
+    uint32_t n;
+    uint32_t max = blitz_injectq_len(&g_inject) / (uint32_t)g_nprocs + 1;
+    if (max > BLITZ_RUNQ_SIZE / 2)
+        max = BLITZ_RUNQ_SIZE / 2;
+    blitz_task *t = blitz_injectq_pop(&g_inject, max, &n);
+    if (!t)
+        return NULL;
+    for (blitz_task *x = t->next; x;) {
+        blitz_task *nx = x->next;
+        if (!blitz_runq_push(&p->runq, x))
+            blitz_injectq_push(&g_inject, x, x, 1);
+        x = nx;
+    }
+    return t;
+}
+
+void blitz_ready(blitz_task *t)
+{
+    for (;;) {
+        int s = atomic_load_explicit(&t->state, memory_order_seq_cst);
+        if (s == BLITZ_T_PARKING) {
+            /* Still switching out on its machine: the scheduler there requeues it. */
+            if (atomic_compare_exchange_weak_explicit(&t->state, &s, BLITZ_T_WOKEN,
+                                                      memory_order_acq_rel, memory_order_acquire))
+                return;
+            continue;
+        }
+        if (s != BLITZ_T_PARKED)
+            return; /* already runnable or running: nothing to do */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &s, BLITZ_T_RUNNABLE,
+                                                  memory_order_acq_rel, memory_order_acquire))
+            break;
+    }
+    blitz_task *self = blitz_self();
+    if (self) {
+        /* Keep the woken task on the waker's processor: it runs when the waker blocks. */
+        blitz_proc *p = self->m->p;
+        blitz_task *old = atomic_exchange_explicit(&p->lifo, t, memory_order_acq_rel);
+        if (old)
+            runq_put(p, old);
+        return;
+    }
+    blitz_machine *m = blitz_tls_machine();
+    if (m && m->p)
+        runq_put(m->p, t); /* a scheduler context (timers, exit path) */
+    else
+        inject(t);
+}
+
+void blitz_sched_submit_new(blitz_task *t)
+{
+    atomic_store_explicit(&t->state, BLITZ_T_PARKED, memory_order_relaxed);
+    blitz_ready(t);
+}
+
+blitz_stack_cache *blitz_sched_stack_cache(void)
+{
+    blitz_task *self = blitz_self();
+    if (self)
+        return &self->m->p->stacks;
+    blitz_machine *m = blitz_tls_machine();
+    return m && m->p ? &m->p->stacks : NULL;
+}
+
+static inline void bump(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------- switching */
+
+static void switch_to_sched(blitz_task *t, int intent)
+{
+    blitz_machine *m = t->m;
+    m->intent = intent;
+    blitz_san_before(&t->san, &m->san, intent == BLITZ_INTENT_EXIT);
+    blitz_ctx_switch(&t->ctx, &m->sched_ctx);
+    /* Resumed, possibly on another machine. */
+    blitz_san_after(&t->san, NULL);
+}
+
+void blitz_yield(void)
+{
+    blitz_task *t = blitz_self();
+    if (!t)
+        return;
+    switch_to_sched(t, BLITZ_INTENT_YIELD);
+}
+
+void blitz_park_if(const _Atomic uint32_t *word, uint32_t val)
+{
+    blitz_task *t = blitz_self();
+    atomic_store_explicit(&t->state, BLITZ_T_PARKING, memory_order_seq_cst);
+    if (atomic_load_explicit(word, memory_order_seq_cst) != val) {
+        /* Already woken: stay. A blitz_ready racing with us may have moved PARKING to
+         * WOKEN; either way nobody queued us, so we just keep running. */
+        atomic_store_explicit(&t->state, BLITZ_T_RUNNING, memory_order_relaxed);
+        return;
+    }
+    switch_to_sched(t, BLITZ_INTENT_PARK);
+}
+
+void blitz_sched_exit_current(void)
+{
+    blitz_task *t = blitz_self();
+    switch_to_sched(t, BLITZ_INTENT_EXIT);
+    __builtin_unreachable();
+}
+
+static void report_overflow(blitz_task *t)
+{
+    char buf[200];
+    int n = snprintf(buf, sizeof buf,
+                     "blitzshim: stack overflow in thread %llu (stack size %zu bytes): the canary "
+                     "below its stack was overwritten; aborting\n",
+                     (unsigned long long)t->id, t->stack->size);
+    if (write(2, buf, (size_t)n) < 0) {
+    }
+    abort();
+}
+
+static void run_task(blitz_machine *m, blitz_task *t)
+{
+    blitz_proc *p = m->p;
+    t->m = m;
+    m->cur = t;
+    atomic_store_explicit(&t->state, BLITZ_T_RUNNING, memory_order_relaxed);
+    blitz_tls_set_self(t);
+    errno = t->saved_errno;
+    bump(&p->stats.switches);
+    blitz_san_before(&m->san, &t->san, 0);
+    blitz_ctx_switch(&m->sched_ctx, &t->ctx);
+    blitz_san_after(&m->san, &t->san);
+    t->saved_errno = errno;
+    blitz_tls_set_self(NULL);
+    m->cur = NULL;
+
+    blitz_stack *s = t->stack;
+    if ((uintptr_t)t->ctx.sp < s->sp_min)
+        s->sp_min = (uintptr_t)t->ctx.sp;
+    if (!blitz_stack_canary_ok(s))
+        report_overflow(t);
+
+    p = m->p; /* a fork in the task may have rebuilt the runtime around this machine */
+    switch (m->intent) {
+    case BLITZ_INTENT_YIELD:
+        atomic_store_explicit(&t->state, BLITZ_T_RUNNABLE, memory_order_relaxed);
+        runq_put(p, t);
+        break;
+    case BLITZ_INTENT_PARK: {
+        bump(&p->stats.parks);
+        int s2 = BLITZ_T_PARKING;
+        if (!atomic_compare_exchange_strong_explicit(&t->state, &s2, BLITZ_T_PARKED,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            /* Woken while switching out. */
+            atomic_store_explicit(&t->state, BLITZ_T_RUNNABLE, memory_order_relaxed);
+            blitz_task *old = atomic_exchange_explicit(&p->lifo, t, memory_order_acq_rel);
+            if (old)
+                runq_put(p, old);
+        }
+        break;
+    }
+    case BLITZ_INTENT_EXIT:
+        blitz_san_fiber_destroy(t->san.fiber);
+        t->san.fiber = NULL;
+        blitz_task_finish(t);
+        break;
+    }
+    m->intent = BLITZ_INTENT_NONE;
+}
+
+/* ---------------------------------------------------------------- timers and the loop */
+
+static void arm_timerfd(blitz_proc *p)
+{
+    uint64_t d = blitz_timerheap_min(&p->timers);
+    if (d == p->timer_armed)
+        return;
+    struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+    if (d != UINT64_MAX) {
+        its.it_value = blitz_ns_to_ts(d ? d : 1);
+    }
+    timerfd_settime(p->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+    p->timer_armed = d;
+}
+
+static void timer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    blitz_proc *p = w->data;
+    uint64_t ticks;
+    if (read(p->timer_fd, &ticks, sizeof ticks) < 0) {
+        /* EAGAIN: a disarm raced the expiry; nothing to read */
+    }
+    p->timer_armed = UINT64_MAX; /* a fired timerfd is disarmed */
+}
+
+static void wake_cb(struct ev_loop *loop, ev_async *w, int revents) {}
+
+static void run_timers(blitz_proc *p)
+{
+    if (blitz_timerheap_min(&p->timers) == UINT64_MAX)
+        return;
+    blitz_timerheap_expire(&p->timers, blitz_now_ns());
+}
+
+static blitz_task *steal_work(blitz_proc *p, int take_lifo)
+{
+    int n = g_nprocs;
+    if (n < 2)
+        return NULL;
+    int start = (int)(p->tick % (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        blitz_proc *v = &g_procs[(start + i) % n];
+        if (v == p)
+            continue;
+        blitz_task *t = blitz_runq_steal(&v->runq, &p->runq);
+        if (!t && take_lifo && atomic_load_explicit(&v->lifo, memory_order_relaxed))
+            t = atomic_exchange_explicit(&v->lifo, NULL, memory_order_acq_rel);
+        if (t) {
+            bump(&p->stats.steals);
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static blitz_task *local_work(blitz_proc *p)
+{
+    blitz_task *t = NULL;
+    if (atomic_load_explicit(&p->lifo, memory_order_relaxed))
+        t = atomic_exchange_explicit(&p->lifo, NULL, memory_order_acq_rel);
+    if (!t)
+        t = blitz_runq_pop(&p->runq);
+    return t;
+}
+
+static int anyone_has_work(void)
+{
+    if (blitz_injectq_len(&g_inject))
+        return 1;
+    for (int i = 0; i < g_nprocs; i++)
+        if (blitz_runq_len(&g_procs[i].runq))
+            return 1;
+    return 0;
+}
+
+static void block_idle(blitz_proc *p)
+{
+    idle_set(p);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (anyone_has_work() || atomic_load(&g_shutdown)) {
+        idle_clear(p);
+        return;
+    }
+    arm_timerfd(p);
+    ev_run(p->loop, EVRUN_ONCE);
+    idle_clear(p);
+}
+
+static blitz_task *find_runnable(blitz_machine *m)
+{
+    for (;;) {
+        blitz_proc *p = m->p;
+        blitz_task *t;
+        p->tick++;
+        run_timers(p);
+        if (p->tick % POLL_EVERY == 0)
+            ev_run(p->loop, EVRUN_NOWAIT);
+        if (p->tick % INJECT_EVERY == 0 && (t = inject_take(p)))
+            return t;
+        if ((t = local_work(p)) || (t = inject_take(p)))
+            return t;
+        if (atomic_load_explicit(&g_shutdown, memory_order_relaxed))
+            return NULL;
+        /* Spin a little, stealing, unless enough others already do. */
+        if (2 * atomic_load_explicit(&g_nspinning, memory_order_relaxed) < g_nprocs) {
+            atomic_fetch_add(&g_nspinning, 1);
+            for (int r = 0; r < STEAL_ROUNDS && !t; r++)
+                t = steal_work(p, r == STEAL_ROUNDS - 1);
+            if (atomic_fetch_sub(&g_nspinning, 1) == 1 && t)
+                maybe_wake_idle(); /* last spinner found work: let another look too */
+            if (t)
+                return t;
+        }
+        block_idle(p);
+    }
+}
+
+static void machine_loop(blitz_machine *m)
+{
+    blitz_tls_set_machine(m);
+    m->san.fiber = blitz_san_fiber_current();
+    for (;;) {
+        blitz_task *t = find_runnable(m);
+        if (!t)
+            return; /* shutdown */
+        run_task(m, t);
+    }
+}
+
+static void *machine_main(void *arg)
+{
+    machine_loop(arg);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static int proc_init(blitz_proc *p, int id)
+{
+    memset(p, 0, sizeof *p);
+    p->id = id;
+    blitz_runq_init(&p->runq);
+    if (blitz_timerheap_init(&p->timers) != 0)
+        return ENOMEM;
+    p->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK | EVFLAG_NOENV);
+    if (!p->loop)
+        return EAGAIN;
+    ev_async_init(&p->wake, wake_cb);
+    ev_async_start(p->loop, &p->wake);
+    p->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (p->timer_fd < 0)
+        return errno;
+    ev_io_init(&p->timer_io, timer_io_cb, p->timer_fd, EV_READ);
+    p->timer_io.data = p;
+    ev_io_start(p->loop, &p->timer_io);
+    p->timer_armed = UINT64_MAX;
+    return 0;
+}
+
+static int start_machine(blitz_machine *m)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    int rc = g_os.thread_create(&m->thread, &a, machine_main, m);
+    pthread_attr_destroy(&a);
+    return rc;
+}
+
+int blitz_rt_start(const blitz_rt_config *cfg, const blitz_rt_os *os, int adopt_caller)
+{
+    int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > BLITZ_MAX_WORKERS)
+        n = BLITZ_MAX_WORKERS;
+    blitz_stack_setup(cfg->stack_size ? cfg->stack_size : (8u << 20),
+                      cfg->guard_size ? cfg->guard_size : 4096);
+    g_os = *os;
+    g_nprocs = n;
+    blitz_injectq_init(&g_inject);
+    g_procs = aligned_alloc(64, sizeof(blitz_proc) * (size_t)n);
+    g_machines = calloc((size_t)n, sizeof(blitz_machine));
+    if (!g_procs || !g_machines)
+        return ENOMEM;
+    for (int i = 0; i < n; i++) {
+        int rc = proc_init(&g_procs[i], i);
+        if (rc)
+            return rc;
+        g_machines[i].index = i;
+        g_machines[i].p = &g_procs[i];
+        g_procs[i].m = &g_machines[i];
+    }
+    atomic_store_explicit(&g_started, 1, memory_order_release);
+    for (int i = adopt_caller ? 1 : 0; i < n; i++) {
+        int rc = start_machine(&g_machines[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void blitz_rt_run_caller(void)
+{
+    g_machines[0].thread = g_os.thread_self();
+    machine_loop(&g_machines[0]);
+    abort(); /* only a shutdown returns, and it is not used with an adopted caller */
+}
+
+void blitz_rt_shutdown(void)
+{
+    atomic_store(&g_shutdown, 1);
+    for (int i = 0; i < g_nprocs; i++)
+        ev_async_send(g_procs[i].loop, &g_procs[i].wake);
+    for (int i = 0; i < g_nprocs; i++)
+        g_os.thread_join(g_machines[i].thread, NULL);
+    for (int i = 0; i < g_nprocs; i++) {
+        blitz_proc *p = &g_procs[i];
+        ev_loop_destroy(p->loop);
+        close(p->timer_fd);
+        blitz_timerheap_destroy(&p->timers);
+        blitz_stack_cache_drain(&p->stacks);
+    }
+    free(g_procs);
+    free(g_machines);
+    g_procs = NULL;
+    g_machines = NULL;
+    g_nprocs = 0;
+    atomic_store(&g_started, 0);
+    atomic_store(&g_shutdown, 0);
+}
+
+/* ---------------------------------------------------------------- fork */
+
+void blitz_rt_fork_prepare(void) { blitz_stack_fork_lock(); }
+void blitz_rt_fork_parent(void) { blitz_stack_fork_unlock(); }
+
+void blitz_rt_fork_child(void)
+{
+    blitz_stack_fork_unlock();
+    blitz_task *self = blitz_self();
+    if (!self)
+        return; /* forked by a thread the runtime does not own: the child runs no tasks */
+    blitz_machine *m = self->m;
+    blitz_task_fork_child(self);
+    /* Only this thread survived. Abandon every other task and processor (their memory stays
+     * as the parent left it, like the stacks of the parent's other threads under NPTL) and
+     * build fresh processors; this machine drives the new processor 0. */
+    blitz_proc *old = g_procs;
+    int n = g_nprocs;
+    for (int i = 0; i < n; i++) {
+        ev_loop_destroy(old[i].loop);
+        close(old[i].timer_fd);
+    }
+    for (int w = 0; w < BLITZ_MAX_WORKERS / 64; w++)
+        atomic_store(&g_idle[w], 0);
+    atomic_store(&g_nspinning, 0);
+    blitz_injectq_init(&g_inject);
+    blitz_proc *procs = aligned_alloc(64, sizeof(blitz_proc) * (size_t)n);
+    blitz_machine *ms = calloc((size_t)n, sizeof(blitz_machine));
+    if (!procs || !ms) {
+        fprintf(stderr, "blitzshim: out of memory rebuilding the runtime after fork\n");
+        abort();
+    }
+    for (int i = 0; i < n; i++) {
+        if (proc_init(&procs[i], i) != 0) {
+            fprintf(stderr, "blitzshim: cannot rebuild the runtime after fork: %s\n",
+                    strerror(errno));
+            abort();
+        }
+        ms[i].index = i;
+        ms[i].p = &procs[i];
+        procs[i].m = &ms[i];
+    }
+    g_procs = procs;
+    g_machines = ms;
+    /* This machine keeps its scheduler context (the loop it will return to) but now drives
+     * processor 0; machine slot 0 stays unused. */
+    m->p = &procs[0];
+    procs[0].m = m;
+    for (int i = 1; i < n; i++) {
+        if (start_machine(&ms[i]) != 0) {
+            fprintf(stderr, "blitzshim: cannot start worker %d after fork\n", i);
+            abort();
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- stats */
+
+void blitz_rt_stats_get(blitz_rt_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    blitz_task_counts(&out->spawned, &out->peak_alive);
+    out->alive = blitz_tasks_alive();
+    for (int i = 0; i < g_nprocs; i++) {
+        blitz_proc_stats *s = &g_procs[i].stats;
+        out->switches += atomic_load_explicit(&s->switches, memory_order_relaxed);
+        out->steals += atomic_load_explicit(&s->steals, memory_order_relaxed);
+        out->parks += atomic_load_explicit(&s->parks, memory_order_relaxed);
+        out->wakeups += atomic_load_explicit(&s->wakeups, memory_order_relaxed);
+    }
+}

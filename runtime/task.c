@@ -1,0 +1,193 @@
+#include <errno.h>
+#include <string.h>
+#include "scheduler.h"
+#include "self.h"
+#include "task.h"
+#include "waiter.h"
+
+__thread struct blitz_task *blitz_tls_self_v __attribute__((tls_model("initial-exec")));
+__thread struct blitz_machine *blitz_tls_machine_v __attribute__((tls_model("initial-exec")));
+
+static blitz_task_hooks g_hooks;
+/* alive and peak share a line on purpose: both change together on spawn. */
+static _Atomic uint64_t g_alive, g_peak, g_next_id;
+
+blitz_task *blitz_self(void) { return blitz_self_inline(); }
+void blitz_task_set_hooks(const blitz_task_hooks *h) { g_hooks = *h; }
+uint64_t blitz_tasks_alive(void) { return atomic_load_explicit(&g_alive, memory_order_relaxed); }
+
+void blitz_task_counts(uint64_t *spawned, uint64_t *peak)
+{
+    *spawned = atomic_load_explicit(&g_next_id, memory_order_relaxed);
+    *peak = atomic_load_explicit(&g_peak, memory_order_relaxed);
+}
+
+void blitz_task_fork_child(blitz_task *self)
+{
+    /* The other tasks did not come along; joining them from the child is undefined, as for
+     * threads. */
+    atomic_store(&g_alive, 1);
+    self->joiner = NULL;
+    self->joining = NULL;
+    self->join_lock = (blitz_lock)BLITZ_LOCK_INIT;
+    self->intr_lock = (blitz_lock)BLITZ_LOCK_INIT;
+}
+
+static void task_main(void *arg)
+{
+    blitz_task *t = arg;
+    blitz_san_after(&t->san, &t->m->san);
+    if (__builtin_setjmp(t->exit_jb) == 0)
+        t->retval = t->fn(t->arg);
+    /* Here by return or by blitz_task_exit; locals may not have survived the jump. */
+    t = blitz_self();
+    if (g_hooks.exit_hook)
+        g_hooks.exit_hook(t);
+    if (atomic_fetch_sub_explicit(&g_alive, 1, memory_order_acq_rel) == 1 && g_hooks.last_exit)
+        g_hooks.last_exit();
+    blitz_sched_exit_current();
+}
+
+void blitz_task_exit(void *retval)
+{
+    blitz_task *t = blitz_self();
+    t->retval = retval;
+    __builtin_longjmp(t->exit_jb, 1);
+}
+
+blitz_task *blitz_task_spawn(void *(*fn)(void *), void *arg, const blitz_spawn_attr *attr)
+{
+    blitz_spawn_attr dflt = { 0, (size_t)-1, NULL, 0, NULL };
+    if (!attr)
+        attr = &dflt;
+    blitz_stack *s;
+    if (attr->stack_addr) {
+        s = blitz_stack_wrap_user(attr->stack_addr, attr->stack_size);
+    } else {
+        size_t size = attr->stack_size ? attr->stack_size : blitz_stack_default_size();
+        size_t guard = attr->guard_size != (size_t)-1 ? attr->guard_size
+                                                     : blitz_stack_default_guard();
+        s = blitz_stack_get(blitz_sched_stack_cache(), size, guard);
+    }
+    if (!s)
+        return NULL;
+    blitz_task *t = blitz_stack_hdr_user(s); /* zero-filled by the stack module */
+    t->magic = BLITZ_TASK_MAGIC;
+    t->stack = s;
+    t->fn = fn;
+    t->arg = arg;
+    t->detached = (uint8_t)(attr->detached != 0);
+    t->id = atomic_fetch_add_explicit(&g_next_id, 1, memory_order_relaxed) + 1;
+    t->san.fiber = blitz_san_fiber_create();
+    t->san.bottom = s->lo;
+    t->san.size = (size_t)(s->hi - s->lo);
+    blitz_ctx_make(&t->ctx, s->hi, task_main, t);
+    if (attr->prepare)
+        attr->prepare(t, blitz_self());
+    uint64_t alive = atomic_fetch_add_explicit(&g_alive, 1, memory_order_relaxed) + 1;
+    uint64_t peak = atomic_load_explicit(&g_peak, memory_order_relaxed);
+    while (alive > peak && !atomic_compare_exchange_weak_explicit(&g_peak, &peak, alive,
+                                                                  memory_order_relaxed,
+                                                                  memory_order_relaxed)) {
+    }
+    blitz_sched_submit_new(t);
+    return t;
+}
+
+blitz_task *blitz_task_from_handle(uintptr_t h, int *freed)
+{
+    *freed = 0;
+    if (!h || (h & 15))
+        return NULL;
+    uint64_t m = *(volatile uint64_t *)h;
+    if (m == BLITZ_TASK_MAGIC)
+        return (blitz_task *)h;
+    if (m == BLITZ_TASK_FREED)
+        *freed = 1;
+    return NULL;
+}
+
+static void release(blitz_task *t)
+{
+    t->magic = BLITZ_TASK_FREED;
+    blitz_stack_put(blitz_sched_stack_cache(), t->stack);
+}
+
+/* Scheduler context, after t has left its stack for good. */
+void blitz_task_finish(blitz_task *t)
+{
+    blitz_lock_acquire(&t->join_lock);
+    t->done = 1;
+    atomic_store_explicit(&t->state, BLITZ_T_DONE, memory_order_relaxed);
+    int detached = t->detached;
+    /* Woken under the lock: a joiner that timed out re-takes it before giving up its waiter. */
+    if (!detached && t->joiner)
+        blitz_waiter_wake(t->joiner, BLITZ_W_WOKEN);
+    blitz_lock_release(&t->join_lock);
+    if (detached)
+        release(t);
+}
+
+int blitz_task_join(blitz_task *t, void **retval, int nonblocking, uint64_t deadline,
+                    const _Atomic int *intr)
+{
+    blitz_task *self = blitz_self();
+    if (t == self)
+        return EDEADLK;
+    blitz_lock_acquire(&t->join_lock);
+    if (t->detached || t->joiner || t->joined) {
+        blitz_lock_release(&t->join_lock);
+        return EINVAL;
+    }
+    if (!t->done) {
+        if (self && t->joining == self) {
+            blitz_lock_release(&t->join_lock);
+            return EDEADLK;
+        }
+        if (nonblocking) {
+            blitz_lock_release(&t->join_lock);
+            return EBUSY;
+        }
+        blitz_waiter w;
+        blitz_waiter_init(&w);
+        t->joiner = &w;
+        if (self)
+            self->joining = t;
+        blitz_lock_release(&t->join_lock);
+        uint32_t st = blitz_waiter_wait(&w, deadline, intr);
+        blitz_lock_acquire(&t->join_lock);
+        if (self)
+            self->joining = NULL;
+        t->joiner = NULL;
+        if (!t->done) {
+            blitz_lock_release(&t->join_lock);
+            return st == BLITZ_W_INTERRUPTED ? EINTR : ETIMEDOUT;
+        }
+    }
+    t->joined = 1;
+    if (retval)
+        *retval = t->retval;
+    blitz_lock_release(&t->join_lock);
+    release(t);
+    return 0;
+}
+
+int blitz_task_detach(blitz_task *t)
+{
+    blitz_lock_acquire(&t->join_lock);
+    if (t->detached) {
+        blitz_lock_release(&t->join_lock);
+        return EINVAL;
+    }
+    if (t->joiner) {
+        /* NPTL: detaching a thread somebody joins succeeds and changes nothing. */
+        blitz_lock_release(&t->join_lock);
+        return 0;
+    }
+    t->detached = 1;
+    int done = t->done;
+    blitz_lock_release(&t->join_lock);
+    if (done)
+        release(t);
+    return 0;
+}

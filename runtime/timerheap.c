@@ -1,0 +1,138 @@
+#include <stdlib.h>
+#include "timerheap.h"
+
+int blitz_timerheap_init(blitz_timerheap *h)
+{
+    h->lock = (blitz_lock)BLITZ_LOCK_INIT;
+    h->n = 0;
+    h->cap = 64;
+    h->a = malloc(sizeof(*h->a) * h->cap);
+    atomic_store_explicit(&h->min, UINT64_MAX, memory_order_relaxed);
+    return h->a ? 0 : -1;
+}
+
+void blitz_timerheap_destroy(blitz_timerheap *h)
+{
+    free(h->a);
+    h->a = NULL;
+    h->n = h->cap = 0;
+}
+
+static void set(blitz_timerheap *h, uint32_t i, blitz_timer *t)
+{
+    h->a[i] = t;
+    t->idx = i + 1;
+}
+
+static void sift_up(blitz_timerheap *h, uint32_t i)
+{
+    blitz_timer *t = h->a[i];
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (h->a[p]->deadline <= t->deadline)
+            break;
+        set(h, i, h->a[p]);
+        i = p;
+    }
+    set(h, i, t);
+}
+
+static void sift_down(blitz_timerheap *h, uint32_t i)
+{
+    blitz_timer *t = h->a[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->a[c + 1]->deadline < h->a[c]->deadline)
+            c++;
+        if (h->a[c]->deadline >= t->deadline)
+            break;
+        set(h, i, h->a[c]);
+        i = c;
+    }
+    set(h, i, t);
+}
+
+static void publish_min(blitz_timerheap *h)
+{
+    atomic_store_explicit(&h->min, h->n ? h->a[0]->deadline : UINT64_MAX, memory_order_relaxed);
+}
+
+static void remove_at(blitz_timerheap *h, uint32_t i)
+{
+    blitz_timer *t = h->a[i];
+    t->idx = 0;
+    h->n--;
+    if (i != h->n) {
+        set(h, i, h->a[h->n]);
+        sift_down(h, i);
+        sift_up(h, h->a[i]->idx - 1);
+    }
+}
+
+int blitz_timerheap_add(blitz_timerheap *h, blitz_timer *t)
+{
+    blitz_lock_acquire(&h->lock);
+    if (h->n == h->cap) {
+        blitz_timer **na = realloc(h->a, sizeof(*na) * h->cap * 2);
+        if (!na) {
+            blitz_lock_release(&h->lock);
+            return -1;
+        }
+        h->a = na;
+        h->cap *= 2;
+    }
+    t->heap = h;
+    h->a[h->n] = t;
+    h->n++;
+    sift_up(h, h->n - 1);
+    publish_min(h);
+    blitz_lock_release(&h->lock);
+    return 0;
+}
+
+int blitz_timerheap_cancel(blitz_timer *t)
+{
+    blitz_timerheap *h = t->heap;
+    if (!h)
+        return 0;
+    blitz_lock_acquire(&h->lock);
+    int queued = t->idx != 0;
+    if (queued) {
+        remove_at(h, t->idx - 1);
+        publish_min(h);
+    }
+    blitz_lock_release(&h->lock);
+    /* Pairs with the release store after fire(): the expiring processor is done with t. */
+    while (atomic_load_explicit(&t->firing, memory_order_acquire))
+        __builtin_ia32_pause();
+    return queued;
+}
+
+unsigned blitz_timerheap_expire(blitz_timerheap *h, uint64_t now)
+{
+    if (blitz_timerheap_min(h) > now)
+        return 0;
+    blitz_timer *due = NULL, **tail = &due;
+    unsigned k = 0;
+    blitz_lock_acquire(&h->lock);
+    while (h->n && h->a[0]->deadline <= now) {
+        blitz_timer *t = h->a[0];
+        remove_at(h, 0);
+        atomic_store_explicit(&t->firing, 1, memory_order_relaxed);
+        t->next_due = NULL;
+        *tail = t;
+        tail = &t->next_due;
+        k++;
+    }
+    publish_min(h);
+    blitz_lock_release(&h->lock);
+    while (due) {
+        blitz_timer *t = due;
+        due = t->next_due;
+        t->fire(t);
+        atomic_store_explicit(&t->firing, 0, memory_order_release);
+    }
+    return k;
+}

@@ -1,0 +1,340 @@
+/* The thread family: creation, joining, detaching, identity, names and the per-thread
+ * attributes a task can report. Outside a green task every call goes to libc; a handle that
+ * is not a task (a thread the shim does not own) goes to libc too. */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include "attr.h"
+#include "clock.h"
+#include "real.h"
+#include "scheduler.h"
+#include "thread_state.h"
+#include "waiter.h"
+
+static char g_process_name[16];
+
+void shim_set_process_name(const char *name)
+{
+    strncpy(g_process_name, name, sizeof g_process_name - 1);
+}
+
+void shim_thread_init_child(blitz_task *child, blitz_task *parent)
+{
+    /* A new thread starts with its creator's name, as with clone(). */
+    memcpy(shim_of(child)->name, parent ? shim_of(parent)->name : g_process_name, 16);
+}
+
+void shim_task_exit_hook(blitz_task *t)
+{
+    shim_thread *st = shim_of(t);
+    st->exiting = 1;
+    st->cancel_disabled = 1;
+    shim_keys_run_destructors(t);
+}
+
+static blitz_task *task_of(pthread_t th, int *freed)
+{
+    return blitz_task_from_handle((uintptr_t)th, freed);
+}
+
+/* Tasks run the program's start routine directly; the runtime's exit hook does the rest. */
+BLITZ_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                                void *(*fn)(void *), void *arg)
+{
+    blitz_task *self = shim_task();
+    if (!self)
+        return REAL(pthread_create)(th, attr, fn, arg);
+    blitz_spawn_attr sa;
+    int rc = shim_attr_to_spawn(attr, &sa);
+    if (rc)
+        return rc;
+    sa.prepare = shim_thread_init_child;
+    blitz_task *t = blitz_task_spawn(fn, arg, &sa);
+    if (!t)
+        return errno == EINVAL ? EINVAL : EAGAIN;
+    *th = (pthread_t)t;
+    return 0;
+}
+
+BLITZ_EXPORT pthread_t pthread_self(void)
+{
+    blitz_task *t = shim_task();
+    return t ? (pthread_t)t : REAL(pthread_self)();
+}
+
+/* A task waiting for a thread the shim does not own must not block its worker: poll. */
+static int join_foreign(pthread_t th, void **ret, blitz_task *self)
+{
+    uint64_t nap = 20000;
+    for (;;) {
+        int rc = REAL(pthread_tryjoin_np)(th, ret);
+        if (rc != EBUSY)
+            return rc;
+        if (blitz_sleep_until(blitz_now_ns() + nap, shim_cancel_flag(self)))
+            shim_testcancel(self);
+        if (nap < 5000000)
+            nap *= 2;
+    }
+}
+
+/* Shared by the join family: deadline is CLOCK_MONOTONIC ns (0: none); for realtime
+ * deadlines the caller re-checks. */
+static int join_task(blitz_task *t, void **ret, int nonblocking, uint64_t deadline)
+{
+    blitz_task *self = shim_task();
+    for (;;) {
+        const _Atomic int *intr = self ? shim_cancel_flag(self) : NULL;
+        if (intr && !nonblocking)
+            shim_testcancel(self);
+        int rc = blitz_task_join(t, ret, nonblocking, deadline, intr);
+        if (rc != EINTR)
+            return rc;
+        shim_testcancel(self); /* interrupted by a cancellation: acts, never returns */
+    }
+}
+
+static int valid_abstime(clockid_t clk, const struct timespec *abs)
+{
+    if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
+        return 0;
+    return abs->tv_nsec >= 0 && abs->tv_nsec < 1000000000;
+}
+
+static int clockjoin(pthread_t th, void **ret, clockid_t clk, const struct timespec *abs)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (freed)
+        return ESRCH;
+    if (t->detached)
+        return EINVAL;
+    if (abs && !valid_abstime(clk, abs))
+        return EINVAL;
+    if (!abs)
+        return join_task(t, ret, 0, 0);
+    for (;;) {
+        int rc = join_task(t, ret, 0, blitz_abs_to_mono(clk, abs));
+        if (rc != ETIMEDOUT)
+            return rc;
+        struct timespec now;
+        clock_gettime(clk, &now);
+        if (now.tv_sec > abs->tv_sec || (now.tv_sec == abs->tv_sec && now.tv_nsec >= abs->tv_nsec))
+            return ETIMEDOUT; /* never early, even if the clock was set back meanwhile */
+    }
+}
+
+BLITZ_EXPORT int pthread_join(pthread_t th, void **ret)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    blitz_task *self = shim_task();
+    if (!t) {
+        if (freed)
+            return ESRCH;
+        return self ? join_foreign(th, ret, self) : REAL(pthread_join)(th, ret);
+    }
+    return join_task(t, ret, 0, 0);
+}
+
+BLITZ_EXPORT int pthread_tryjoin_np(pthread_t th, void **ret)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_tryjoin_np)(th, ret);
+    return join_task(t, ret, 1, 0);
+}
+
+BLITZ_EXPORT int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *abs)
+{
+    int freed;
+    if (!task_of(th, &freed) && !freed) {
+        if (shim_task() && abs == NULL)
+            return join_foreign(th, ret, shim_task());
+        return REAL(pthread_timedjoin_np)(th, ret, abs);
+    }
+    return clockjoin(th, ret, CLOCK_REALTIME, abs);
+}
+
+BLITZ_EXPORT int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
+                                      const struct timespec *abs)
+{
+    int freed;
+    if (!task_of(th, &freed) && !freed) {
+        if (shim_task() && abs == NULL)
+            return join_foreign(th, ret, shim_task());
+        return REAL(pthread_clockjoin_np)(th, ret, clk, abs);
+    }
+    return clockjoin(th, ret, clk, abs);
+}
+
+BLITZ_EXPORT int pthread_detach(pthread_t th)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_detach)(th);
+    return blitz_task_detach(t);
+}
+
+BLITZ_EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_getattr_np)(th, attr);
+    int rc = pthread_attr_init(attr);
+    if (rc)
+        return rc;
+    blitz_stack *s = t->stack;
+    pthread_attr_setstack(attr, s->lo, s->size);
+    pthread_attr_setguardsize(attr, s->guard);
+    pthread_attr_setdetachstate(attr, t->detached ? PTHREAD_CREATE_DETACHED
+                                                  : PTHREAD_CREATE_JOINABLE);
+    shim_thread *st = shim_of(t);
+    struct sched_param sp = { .sched_priority = st->sched_priority };
+    pthread_attr_setschedpolicy(attr, st->sched_policy);
+    pthread_attr_setschedparam(attr, &sp);
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_setname_np(pthread_t th, const char *name)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_setname_np)(th, name);
+    if (strlen(name) > 15)
+        return ERANGE;
+    memset(shim_of(t)->name, 0, 16);
+    memcpy(shim_of(t)->name, name, strlen(name));
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_getname_np)(th, buf, len);
+    if (len < 16)
+        return ERANGE;
+    memcpy(buf, shim_of(t)->name, 16);
+    buf[15] = 0;
+    return 0;
+}
+
+/* Scheduling parameters of a task are validated like the kernel does and remembered, but
+ * not applied: every task of a worker shares its OS thread's policy (see docs). */
+static int check_sched(int policy, const struct sched_param *sp)
+{
+    if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE &&
+        policy != SCHED_FIFO && policy != SCHED_RR)
+        return EINVAL;
+    int lo = sched_get_priority_min(policy), hi = sched_get_priority_max(policy);
+    if (sp->sched_priority < lo || sp->sched_priority > hi)
+        return EINVAL;
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sched_param *sp)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_setschedparam)(th, policy, sp);
+    int rc = check_sched(policy, sp);
+    if (rc)
+        return rc;
+    shim_of(t)->sched_policy = policy;
+    shim_of(t)->sched_priority = sp->sched_priority;
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_param *sp)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_getschedparam)(th, policy, sp);
+    *policy = shim_of(t)->sched_policy;
+    sp->sched_priority = shim_of(t)->sched_priority;
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_setschedprio(pthread_t th, int prio)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_setschedprio)(th, prio);
+    struct sched_param sp = { .sched_priority = prio };
+    int rc = check_sched(shim_of(t)->sched_policy, &sp);
+    if (rc)
+        return rc;
+    shim_of(t)->sched_priority = prio;
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_getcpuclockid(pthread_t th, clockid_t *clk)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_getcpuclockid)(th, clk);
+    return ENOENT; /* no per-task CPU clock: the kernel only counts OS threads */
+}
+
+BLITZ_EXPORT int pthread_setaffinity_np(pthread_t th, size_t n, const cpu_set_t *set)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_setaffinity_np)(th, n, set);
+    return CPU_COUNT_S(n, set) ? 0 : EINVAL; /* accepted, not applied (docs) */
+}
+
+BLITZ_EXPORT int pthread_getaffinity_np(pthread_t th, size_t n, cpu_set_t *set)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_getaffinity_np)(th, n, set);
+    return sched_getaffinity(0, n, set) == 0 ? 0 : errno;
+}
+
+/* Signals to a task reach the worker thread that runs it now (or ran it last); the signals
+ * family refines this later. */
+static int valid_signal(int sig)
+{
+    return sig >= 0 && sig < NSIG && sig != 32 && sig != 33; /* glibc's internal signals */
+}
+
+BLITZ_EXPORT int pthread_kill(pthread_t th, int sig)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_kill)(th, sig);
+    if (!valid_signal(sig))
+        return EINVAL;
+    if (sig == 0 || t->done)
+        return 0;
+    blitz_machine *m = t->m;
+    return m ? REAL(pthread_kill)(m->thread, sig) : 0;
+}
+
+BLITZ_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval val)
+{
+    int freed;
+    blitz_task *t = task_of(th, &freed);
+    if (!t)
+        return freed ? ESRCH : REAL(pthread_sigqueue)(th, sig, val);
+    if (!valid_signal(sig))
+        return EINVAL;
+    if (sig == 0 || t->done)
+        return 0;
+    blitz_machine *m = t->m;
+    return m ? REAL(pthread_sigqueue)(m->thread, sig, val) : 0;
+}
