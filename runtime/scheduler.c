@@ -81,7 +81,9 @@ static void maybe_wake_idle(void)
 
 /* ---------------------------------------------------------------- queues */
 
-static void runq_put(blitz_proc *p, blitz_task *t)
+/* Queues t on p's run queue and, when at least `wake_at` tasks wait there, makes sure an
+ * idle processor comes to steal. */
+static void runq_put(blitz_proc *p, blitz_task *t, uint32_t wake_at)
 {
     while (!blitz_runq_push(&p->runq, t)) {
         /* Full: move half of it (and t) to the global queue, as Go does. */
@@ -95,7 +97,17 @@ static void runq_put(blitz_proc *p, blitz_task *t)
         blitz_injectq_push(&g_inject, batch[0], batch[n - 1], n);
         break;
     }
-    maybe_wake_idle();
+    if (blitz_runq_len(&p->runq) >= wake_at)
+        maybe_wake_idle();
+}
+
+/* Puts t in p's LIFO slot, so it runs as soon as p's current task blocks; the task it
+ * displaces goes to the run queue, where others may steal it. */
+static void lifo_put(blitz_proc *p, blitz_task *t)
+{
+    blitz_task *old = atomic_exchange_explicit(&p->lifo, t, memory_order_acq_rel);
+    if (old)
+        runq_put(p, old, 1);
 }
 
 static void inject(blitz_task *t)
@@ -140,18 +152,12 @@ void blitz_ready(blitz_task *t)
                                                   memory_order_acq_rel, memory_order_acquire))
             break;
     }
+    /* Keep the woken task on the waker's processor (a task, or a scheduler context firing
+     * timers or finishing a task): cross-core wake-ups are what costs most here. */
     blitz_task *self = blitz_self();
-    if (self) {
-        /* Keep the woken task on the waker's processor: it runs when the waker blocks. */
-        blitz_proc *p = self->m->p;
-        blitz_task *old = atomic_exchange_explicit(&p->lifo, t, memory_order_acq_rel);
-        if (old)
-            runq_put(p, old);
-        return;
-    }
-    blitz_machine *m = blitz_tls_machine();
+    blitz_machine *m = self ? self->m : blitz_tls_machine();
     if (m && m->p)
-        runq_put(m->p, t); /* a scheduler context (timers, exit path) */
+        lifo_put(m->p, t);
     else
         inject(t);
 }
@@ -254,7 +260,7 @@ static void run_task(blitz_machine *m, blitz_task *t)
     switch (m->intent) {
     case BLITZ_INTENT_YIELD:
         atomic_store_explicit(&t->state, BLITZ_T_RUNNABLE, memory_order_relaxed);
-        runq_put(p, t);
+        runq_put(p, t, 2); /* alone, it runs again at once: nobody needs waking */
         break;
     case BLITZ_INTENT_PARK: {
         bump(&p->stats.parks);
@@ -263,9 +269,7 @@ static void run_task(blitz_machine *m, blitz_task *t)
                                                      memory_order_acq_rel, memory_order_acquire)) {
             /* Woken while switching out. */
             atomic_store_explicit(&t->state, BLITZ_T_RUNNABLE, memory_order_relaxed);
-            blitz_task *old = atomic_exchange_explicit(&p->lifo, t, memory_order_acq_rel);
-            if (old)
-                runq_put(p, old);
+            lifo_put(p, t);
         }
         break;
     }

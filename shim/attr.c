@@ -1,8 +1,9 @@
 /* pthread_attr_t is read through the real accessor functions, except one fact they cannot
  * tell: whether the program set a stack size at all (pthread_attr_getstacksize reports
- * glibc's default for "unset"). For that we read glibc's stacksize field (offset 32 in
- * glibc 2.x on x86-64), after checking the layout once at start-up; if the check fails we
- * fall back to the accessor and treat every size as explicit. */
+ * glibc's default for "unset"), and whether it gave a stack. For those we read glibc's
+ * stackaddr and stacksize fields (offsets 24 and 32 in glibc 2.x on x86-64), after checking
+ * the layout once at start-up; if the check fails we fall back to the accessors and treat
+ * every size as explicit. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include "attr.h"
 #include "real.h"
 
+#define GLIBC_ATTR_STACKADDR_OFF 24 /* glibc keeps the top of a user stack here */
 #define GLIBC_ATTR_STACKSIZE_OFF 32
 static int g_layout_ok = -1;
 static _Atomic size_t g_default_stack;
@@ -17,13 +19,17 @@ static _Atomic size_t g_default_stack;
 void shim_attr_check_layout(void)
 {
     pthread_attr_t a;
+    static char probe_stack[1];
     size_t probe = 3 * 1024 * 1024 + 4096, v0, v1;
+    uintptr_t a0, a1;
     pthread_attr_init(&a);
     memcpy(&v0, (char *)&a + GLIBC_ATTR_STACKSIZE_OFF, sizeof v0);
-    pthread_attr_setstacksize(&a, probe);
+    memcpy(&a0, (char *)&a + GLIBC_ATTR_STACKADDR_OFF, sizeof a0);
+    pthread_attr_setstack(&a, probe_stack, probe);
     memcpy(&v1, (char *)&a + GLIBC_ATTR_STACKSIZE_OFF, sizeof v1);
+    memcpy(&a1, (char *)&a + GLIBC_ATTR_STACKADDR_OFF, sizeof a1);
     pthread_attr_destroy(&a);
-    g_layout_ok = v0 == 0 && v1 == probe;
+    g_layout_ok = v0 == 0 && v1 == probe && a0 == 0 && a1 == (uintptr_t)probe_stack + probe;
 }
 
 size_t shim_default_stack_size(void) { return atomic_load_explicit(&g_default_stack, memory_order_relaxed); }
@@ -46,13 +52,13 @@ int shim_attr_to_spawn(const pthread_attr_t *attr, blitz_spawn_attr *out)
         out->guard_size = guard;
     void *addr = NULL;
     size_t size = 0;
-    /* getstackaddr (deprecated, but the only accessor that tells) reports NULL unless the
-     * program gave a stack. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    int (*getstackaddr)(const pthread_attr_t *, void **) = pthread_attr_getstackaddr;
-#pragma GCC diagnostic pop
-    if (getstackaddr(attr, &addr) == 0 && addr) {
+    uintptr_t top = 0;
+    if (g_layout_ok == 1) {
+        memcpy(&top, (const char *)attr + GLIBC_ATTR_STACKADDR_OFF, sizeof top);
+    } else if (pthread_attr_getstack(attr, &addr, &size) == 0) {
+        top = (uintptr_t)addr + size; /* 0 when no stack was given */
+    }
+    if (top) {
         if (pthread_attr_getstack(attr, &addr, &size) != 0)
             return EINVAL;
         out->stack_addr = addr;
