@@ -28,7 +28,7 @@ void blitz_task_fork_child(blitz_task *self)
      * threads. */
     atomic_store(&g_alive, 1);
     self->joiner = NULL;
-    self->joining = NULL;
+    atomic_store_explicit(&self->joining, NULL, memory_order_relaxed);
     self->join_lock = (blitz_lock)BLITZ_LOCK_INIT;
     self->intr_lock = (blitz_lock)BLITZ_LOCK_INIT;
 }
@@ -140,7 +140,7 @@ int blitz_task_join(blitz_task *t, void **retval, int nonblocking, uint64_t dead
         return EINVAL;
     }
     if (!t->done) {
-        if (self && t->joining == self) {
+        if (self && atomic_load_explicit(&t->joining, memory_order_relaxed) == self) {
             blitz_lock_release(&t->join_lock);
             return EDEADLK;
         }
@@ -152,12 +152,12 @@ int blitz_task_join(blitz_task *t, void **retval, int nonblocking, uint64_t dead
         blitz_waiter_init(&w);
         t->joiner = &w;
         if (self)
-            self->joining = t;
+            atomic_store_explicit(&self->joining, t, memory_order_relaxed);
         blitz_lock_release(&t->join_lock);
         uint32_t st = blitz_waiter_wait(&w, deadline, intr);
         blitz_lock_acquire(&t->join_lock);
         if (self)
-            self->joining = NULL;
+            atomic_store_explicit(&self->joining, NULL, memory_order_relaxed);
         t->joiner = NULL;
         if (!t->done) {
             blitz_lock_release(&t->join_lock);

@@ -52,7 +52,9 @@ typedef struct blitz_task {
     blitz_lock join_lock;
     uint8_t detached, done, joined;
     struct blitz_waiter *joiner;
-    struct blitz_task *joining;     /* task this one is joining (EDEADLK detection) */
+    /* Task this one is joining, for EDEADLK detection. Written by its owner, read by other
+     * joiners without a common lock: a best-effort check, as in NPTL. */
+    struct blitz_task *_Atomic joining;
 
     /* Waiting: the current interruptible waiter (for blitz_task_interrupt) and the task's
      * timer, used by timed waits. */

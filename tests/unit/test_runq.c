@@ -1,4 +1,4 @@
-#include <criterion/criterion.h>
+#include "unit.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include <criterion/criterion.h>
+#include "unit.h"
 #include <errno.h>
 #include <stdatomic.h>
 #include "clock.h"

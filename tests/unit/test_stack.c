@@ -1,4 +1,4 @@
-#include <criterion/criterion.h>
+#include "unit.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>

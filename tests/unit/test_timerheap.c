@@ -1,4 +1,4 @@
-#include <criterion/criterion.h>
+#include "unit.h"
 #include <stdlib.h>
 #include "timerheap.h"
 
