@@ -63,6 +63,7 @@ int blitz_config_from_env(blitz_config *cfg)
         pthread_attr_destroy(&a);
     }
     cfg->stack_size = dflt;
+    cfg->timer_spin_us = 1000;
 
     const char *v = getenv("BLITZ_WORKERS");
     if (v && *v) {
@@ -79,6 +80,13 @@ int blitz_config_from_env(blitz_config *cfg)
                        "a size in bytes from 16384 (16K) to 1073741824 (1G); K, M and G "
                        "suffixes allowed");
         cfg->stack_size = (size_t)n;
+    }
+    v = getenv("BLITZ_TIMER_SPIN_US");
+    if (v && *v) {
+        unsigned long long n;
+        if (parse_size(v, &n) != 0 || strpbrk(v, "kKmMgG") || n > 100000)
+            return bad("BLITZ_TIMER_SPIN_US", v, "a whole number of microseconds from 0 to 100000");
+        cfg->timer_spin_us = (unsigned)n;
     }
     if (parse_bool("BLITZ_DISABLE", &cfg->disable) || parse_bool("BLITZ_STATS", &cfg->stats))
         return -1;

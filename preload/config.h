@@ -8,6 +8,7 @@ typedef struct blitz_config {
     size_t stack_size;  /* BLITZ_STACK_SIZE: 16 KiB..1 GiB, default glibc's thread default */
     int disable;        /* BLITZ_DISABLE: 0|1 */
     int stats;          /* BLITZ_STATS: 0|1 */
+    unsigned timer_spin_us; /* BLITZ_TIMER_SPIN_US: 0..100000, default 1000 */
 } blitz_config;
 
 /* Fills cfg from the environment. On an invalid value prints one line to stderr naming the

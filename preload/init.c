@@ -88,7 +88,7 @@ static int blitz_main(int argc, char **argv, char **envp)
     read_process_name();
     blitz_task_hooks hooks = { shim_task_exit_hook, last_task_exited };
     blitz_task_set_hooks(&hooks);
-    blitz_rt_config rc = { cfg.workers, cfg.stack_size, 0 };
+    blitz_rt_config rc = { cfg.workers, cfg.stack_size, 0, cfg.timer_spin_us };
     blitz_rt_os os = { blitz_real.pthread_create, blitz_real.pthread_join,
                        blitz_real.pthread_self };
     int err = blitz_rt_start(&rc, &os, 1);

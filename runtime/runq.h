@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define BLITZ_RUNQ_SIZE 256u
+#define BLITZ_RUNQ_SIZE 1024u
 
 struct blitz_task;
 

@@ -45,6 +45,7 @@ typedef struct blitz_machine {
     blitz_ctx sched_ctx;
     blitz_proc *p;
     struct blitz_task *cur;
+    _Atomic int running;        /* a task is on this machine (read by spinning workers) */
     int intent;
     pthread_t thread;
     int index;
@@ -56,6 +57,7 @@ typedef struct blitz_rt_config {
     int workers;               /* processors; 0 = online CPUs */
     size_t stack_size;         /* default task stack (0 = 8 MiB) */
     size_t guard_size;         /* default guard (0 = one page) */
+    unsigned timer_spin_us;    /* idle spin budget before blocking (see block_idle) */
 } blitz_rt_config;
 
 /* How the runtime makes OS threads (the shim passes the real pthread_create/join so the

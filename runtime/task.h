@@ -35,7 +35,6 @@ struct blitz_waiter;
 typedef struct blitz_task {
     uint64_t magic;                 /* must stay first: see blitz_task_from_handle */
     blitz_ctx ctx;
-    struct blitz_task *next;        /* run queue / inject queue link (scheduler-owned) */
     _Atomic int state;              /* enum blitz_task_state */
     struct blitz_machine *m;        /* machine running it (scheduler-owned) */
     blitz_stack *stack;

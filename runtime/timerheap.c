@@ -18,56 +18,55 @@ void blitz_timerheap_destroy(blitz_timerheap *h)
     h->n = h->cap = 0;
 }
 
-static void set(blitz_timerheap *h, uint32_t i, blitz_timer *t)
+static void set(blitz_timerheap *h, uint32_t i, blitz_heap_entry e)
 {
-    h->a[i] = t;
-    t->idx = i + 1;
+    h->a[i] = e;
+    atomic_store_explicit(&e.t->idx, i + 1, memory_order_relaxed);
 }
 
 static void sift_up(blitz_timerheap *h, uint32_t i)
 {
-    blitz_timer *t = h->a[i];
+    blitz_heap_entry e = h->a[i];
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
-        if (h->a[p]->deadline <= t->deadline)
+        if (h->a[p].deadline <= e.deadline)
             break;
         set(h, i, h->a[p]);
         i = p;
     }
-    set(h, i, t);
+    set(h, i, e);
 }
 
-static void sift_down(blitz_timerheap *h, uint32_t i)
+static uint32_t sift_down(blitz_timerheap *h, uint32_t i)
 {
-    blitz_timer *t = h->a[i];
+    blitz_heap_entry e = h->a[i];
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= h->n)
             break;
-        if (c + 1 < h->n && h->a[c + 1]->deadline < h->a[c]->deadline)
+        if (c + 1 < h->n && h->a[c + 1].deadline < h->a[c].deadline)
             c++;
-        if (h->a[c]->deadline >= t->deadline)
+        if (h->a[c].deadline >= e.deadline)
             break;
         set(h, i, h->a[c]);
         i = c;
     }
-    set(h, i, t);
+    set(h, i, e);
+    return i;
 }
 
 static void publish_min(blitz_timerheap *h)
 {
-    atomic_store_explicit(&h->min, h->n ? h->a[0]->deadline : UINT64_MAX, memory_order_relaxed);
+    atomic_store_explicit(&h->min, h->n ? h->a[0].deadline : UINT64_MAX, memory_order_relaxed);
 }
 
 static void remove_at(blitz_timerheap *h, uint32_t i)
 {
-    blitz_timer *t = h->a[i];
-    t->idx = 0;
+    atomic_store_explicit(&h->a[i].t->idx, 0, memory_order_relaxed);
     h->n--;
     if (i != h->n) {
-        set(h, i, h->a[h->n]);
-        sift_down(h, i);
-        sift_up(h, h->a[i]->idx - 1);
+        h->a[i] = h->a[h->n];
+        sift_up(h, sift_down(h, i));
     }
 }
 
@@ -75,7 +74,7 @@ int blitz_timerheap_add(blitz_timerheap *h, blitz_timer *t)
 {
     blitz_lock_acquire(&h->lock);
     if (h->n == h->cap) {
-        blitz_timer **na = realloc(h->a, sizeof(*na) * h->cap * 2);
+        blitz_heap_entry *na = realloc(h->a, sizeof(*na) * h->cap * 2);
         if (!na) {
             blitz_lock_release(&h->lock);
             return -1;
@@ -84,7 +83,7 @@ int blitz_timerheap_add(blitz_timerheap *h, blitz_timer *t)
         h->cap *= 2;
     }
     t->heap = h;
-    h->a[h->n] = t;
+    h->a[h->n] = (blitz_heap_entry){ t->deadline, t };
     h->n++;
     sift_up(h, h->n - 1);
     publish_min(h);
@@ -95,15 +94,19 @@ int blitz_timerheap_add(blitz_timerheap *h, blitz_timer *t)
 int blitz_timerheap_cancel(blitz_timer *t)
 {
     blitz_timerheap *h = t->heap;
-    if (!h)
-        return 0;
-    blitz_lock_acquire(&h->lock);
-    int queued = t->idx != 0;
-    if (queued) {
-        remove_at(h, t->idx - 1);
-        publish_min(h);
+    int queued = 0;
+    /* Fast path: already popped (the usual case after a timeout). idx only goes from
+     * non-zero to zero under the lock, so a zero read needs no lock. */
+    if (h && atomic_load_explicit(&t->idx, memory_order_relaxed)) {
+        blitz_lock_acquire(&h->lock);
+        uint32_t idx = atomic_load_explicit(&t->idx, memory_order_relaxed);
+        if (idx) {
+            queued = 1;
+            remove_at(h, idx - 1);
+            publish_min(h);
+        }
+        blitz_lock_release(&h->lock);
     }
-    blitz_lock_release(&h->lock);
     /* Pairs with the release store after fire(): the expiring processor is done with t. */
     while (atomic_load_explicit(&t->firing, memory_order_acquire))
         __builtin_ia32_pause();
@@ -117,8 +120,8 @@ unsigned blitz_timerheap_expire(blitz_timerheap *h, uint64_t now)
     blitz_timer *due = NULL, **tail = &due;
     unsigned k = 0;
     blitz_lock_acquire(&h->lock);
-    while (h->n && h->a[0]->deadline <= now) {
-        blitz_timer *t = h->a[0];
+    while (h->n && h->a[0].deadline <= now) {
+        blitz_timer *t = h->a[0].t;
         remove_at(h, 0);
         atomic_store_explicit(&t->firing, 1, memory_order_relaxed);
         t->next_due = NULL;

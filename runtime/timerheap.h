@@ -13,16 +13,23 @@
 
 typedef struct blitz_timer {
     uint64_t deadline;
-    uint32_t idx;                       /* 1-based heap position; 0 = not queued */
+    _Atomic uint32_t idx;               /* 1-based heap position; 0 = not queued. Written
+                                         * under the heap lock; read without it by cancel. */
     struct blitz_timerheap *heap;       /* heap it is queued in */
     void (*fire)(struct blitz_timer *); /* called without the lock held */
     struct blitz_timer *next_due;       /* scratch list while expiring */
     _Atomic uint32_t firing;            /* popped, fire() not finished: cancel waits */
 } blitz_timer;
 
+/* Deadlines sit in the array next to their timers so sifting touches no timer nodes. */
+typedef struct blitz_heap_entry {
+    uint64_t deadline;
+    blitz_timer *t;
+} blitz_heap_entry;
+
 typedef struct blitz_timerheap {
     blitz_lock lock;
-    blitz_timer **a;
+    blitz_heap_entry *a;
     uint32_t n, cap;
     _Atomic uint64_t min;               /* earliest deadline, UINT64_MAX when empty */
 } blitz_timerheap;

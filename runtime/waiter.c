@@ -76,9 +76,8 @@ uint32_t blitz_waiter_wait(blitz_waiter *w, uint64_t deadline, const _Atomic int
     }
     int armed = 0;
     if (deadline) {
-        if (deadline <= blitz_now_ns()) {
-            blitz_waiter_wake(w, BLITZ_W_TIMEDOUT);
-        } else if (atomic_load_explicit(&w->state, memory_order_relaxed) == BLITZ_W_WAITING) {
+        /* A deadline already past fires at the scheduler's next look at its timers. */
+        if (atomic_load_explicit(&w->state, memory_order_relaxed) == BLITZ_W_WAITING) {
             t->timed_waiter = w;
             t->timer.deadline = deadline;
             t->timer.fire = timer_fire;

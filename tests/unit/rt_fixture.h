@@ -6,7 +6,7 @@
 
 static inline void rt_up(int workers)
 {
-    blitz_rt_config cfg = { workers, 256 * 1024, 0 };
+    blitz_rt_config cfg = { workers, 256 * 1024, 0, 1000 };
     blitz_rt_os os = { pthread_create, pthread_join, pthread_self };
     int rc = blitz_rt_start(&cfg, &os, 0);
     if (rc)
