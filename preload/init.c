@@ -14,6 +14,7 @@
 #include "attr.h"
 #include "config.h"
 #include "fork.h"
+#include "overflow.h"
 #include "real.h"
 #include "scheduler.h"
 #include "thread_state.h"
@@ -98,6 +99,7 @@ static int blitz_main(int argc, char **argv, char **envp)
         return g_main(argc, argv, envp);
     }
     blitz_fork_install();
+    blitz_overflow_install();
     if (cfg.stats)
         atexit(print_stats);
     blitz_spawn_attr sa = { main_stack_size(cfg.stack_size), (size_t)-1, NULL, 1,

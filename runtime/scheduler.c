@@ -7,6 +7,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include "clock.h"
+#include "overflow.h"
 #include "scheduler.h"
 #include "self.h"
 #include "waiter.h"
@@ -462,6 +463,7 @@ static blitz_task *find_runnable(blitz_machine *m)
 static void machine_loop(blitz_machine *m)
 {
     blitz_tls_set_machine(m);
+    blitz_overflow_thread_setup();
     m->san.fiber = blitz_san_fiber_current();
     for (;;) {
         blitz_task *t = find_runnable(m);

@@ -1,0 +1,54 @@
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "overflow.h"
+#include "scheduler.h"
+#include "self.h"
+
+#define ALTSTACK_SIZE (64 * 1024)
+static struct sigaction g_prev;
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+    blitz_machine *m = blitz_tls_machine();
+    blitz_task *t = m ? m->cur : NULL;
+    if (t && blitz_stack_in_guard(t->stack, (uintptr_t)si->si_addr)) {
+        char buf[200];
+        int n = snprintf(buf, sizeof buf,
+                         "blitzshim: stack overflow in thread %llu (stack size %zu bytes, guard "
+                         "page hit at %p)\n",
+                         (unsigned long long)t->id, t->stack->size, si->si_addr);
+        if (write(2, buf, (size_t)n) < 0) {
+        }
+    } else if ((g_prev.sa_flags & SA_SIGINFO) && g_prev.sa_sigaction) {
+        g_prev.sa_sigaction(sig, si, uc);
+        return;
+    } else if (g_prev.sa_handler != SIG_DFL && g_prev.sa_handler != SIG_IGN) {
+        g_prev.sa_handler(sig);
+        return;
+    }
+    /* Back to the default action: the faulting instruction runs again and kills us. */
+    signal(SIGSEGV, SIG_DFL);
+}
+
+void blitz_overflow_thread_setup(void)
+{
+    void *mem = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (mem == MAP_FAILED)
+        return;
+    stack_t ss = { .ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0 };
+    sigaltstack(&ss, NULL);
+}
+
+void blitz_overflow_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_prev);
+}
