@@ -80,7 +80,7 @@ static blitz_stack *new_guarded(size_t size, size_t guard)
         atomic_fetch_sub_explicit(&g_guarded_live, 1, memory_order_relaxed);
         return NULL;
     }
-    size_t len = guard + size + BLITZ_STACK_HDR;
+    size_t len = guard + size + PAGE; /* the top page holds the header and the first frames */
     char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
@@ -90,7 +90,7 @@ static blitz_stack *new_guarded(size_t size, size_t guard)
         goto fail;
     }
     atomic_fetch_add_explicit(&g_mmaps, 1, memory_order_relaxed);
-    blitz_stack *s = (blitz_stack *)(map + guard + size);
+    blitz_stack *s = (blitz_stack *)(map + len - BLITZ_STACK_HDR);
     init_desc(s, map + guard, size, BLITZ_STACK_GUARDED);
     s->map = map;
     s->map_len = len;
@@ -101,12 +101,12 @@ fail:
     return NULL;
 }
 
-/* Carves a chunk of SLAB stacks: [canary page][stack 0][hdr 0][stack 1][hdr 1]...; the
+/* Carves a chunk of SLAB stacks: [canary page][stack 0 .. hdr 0][stack 1 .. hdr 1]...; the
  * canary of stack i sits in the last 64 bytes of whatever lies just below it. Returns one
  * stack and puts the others on the class's free list. Caller holds g_slab_lock. */
 static blitz_stack *new_slab_chunk(slab_class *c)
 {
-    size_t stride = c->size + BLITZ_STACK_HDR;
+    size_t stride = c->size + PAGE;
     size_t n = SLAB_CHUNK_BYTES / stride;
     if (n > SLAB_CHUNK_MAX)
         n = SLAB_CHUNK_MAX;
@@ -121,7 +121,7 @@ static blitz_stack *new_slab_chunk(slab_class *c)
     blitz_stack *first = NULL;
     for (size_t i = n; i-- > 0;) {
         char *lo = map + PAGE + i * stride;
-        blitz_stack *s = (blitz_stack *)(lo + c->size);
+        blitz_stack *s = (blitz_stack *)(lo + stride - BLITZ_STACK_HDR);
         init_desc(s, lo, c->size, BLITZ_STACK_SLAB);
         s->canary = (uint64_t *)(lo - 64);
         *s->canary = BLITZ_STACK_CANARY;

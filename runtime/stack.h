@@ -2,8 +2,9 @@
  *
  * Every stack carries a header of BLITZ_STACK_HDR bytes at its top: the blitz_stack
  * descriptor followed by room for the task structure (task.c), as NPTL keeps struct pthread
- * at the top of a thread's stack. The usable stack lies below the header and is exactly the
- * requested size.
+ * at the top of a thread's stack. The header is half a page, so a thread that blocks with a
+ * shallow stack has its header and its frames in one resident page. The usable stack lies
+ * below the header and is at least the requested size.
  *
  * Kinds: GUARDED (own mapping, PROT_NONE guard below; 2 memory maps each), SLAB (carved
  * from a shared chunk once the map budget is spent, no guard page but a canary word at the
@@ -17,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BLITZ_STACK_HDR 4096u
+#define BLITZ_STACK_HDR 2048u
 #define BLITZ_STACK_CANARY 0xb1a75eedc0ffee11ull
 #define BLITZ_STACK_CACHE_MAX 64
 
