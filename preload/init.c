@@ -102,7 +102,8 @@ static int blitz_main(int argc, char **argv, char **envp)
     blitz_overflow_install();
     if (cfg.stats)
         atexit(print_stats);
-    blitz_spawn_attr sa = { main_stack_size(cfg.stack_size), (size_t)-1, NULL, 1,
+    /* Joinable, like NPTL's main thread; nobody joins it, so its stack stays (as main's). */
+    blitz_spawn_attr sa = { main_stack_size(cfg.stack_size), (size_t)-1, NULL, 0,
                             shim_thread_init_child };
     blitz_task *root = blitz_task_spawn(root_task, NULL, &sa);
     if (!root) {

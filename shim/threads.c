@@ -188,7 +188,7 @@ BLITZ_EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
     if (rc)
         return rc;
     blitz_stack *s = t->stack;
-    pthread_attr_setstack(attr, s->lo, s->size);
+    pthread_attr_setstack(attr, s->lo, (size_t)(s->hi - s->lo)); /* all of it is usable */
     pthread_attr_setguardsize(attr, s->guard);
     pthread_attr_setdetachstate(attr, t->detached ? PTHREAD_CREATE_DETACHED
                                                   : PTHREAD_CREATE_JOINABLE);
