@@ -21,7 +21,7 @@ count unit "$?"
 
 echo "== unit tests under AddressSanitizer"
 if cmake -S . -B build-asan -DBLITZ_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
-   cmake --build build-asan --target unit_tests -j"$JOBS" >/dev/null; then
+   cmake --build build-asan --target unit_tests -j"$JOBS" >build-asan.log 2>&1; then
   LSAN_OPTIONS=suppressions=$ROOT/tests/unit/lsan.supp ASAN_OPTIONS=detect_leaks=1 \
     ./build-asan/tests/unit/unit_tests --jobs "$JOBS"
   count unit-asan "$?"
@@ -31,7 +31,7 @@ fi
 
 echo "== unit tests under ThreadSanitizer"
 if cmake -S . -B build-tsan -DBLITZ_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
-   cmake --build build-tsan --target unit_tests -j"$JOBS" >/dev/null; then
+   cmake --build build-tsan --target unit_tests -j"$JOBS" >build-tsan.log 2>&1; then
   TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/unit/unit_tests
   count unit-tsan "$?"
 else
