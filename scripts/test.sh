@@ -38,6 +38,10 @@ else
   count unit-tsan-build 1
 fi
 
+echo "== configuration (BLITZ_* validation)"
+tests/config_env.sh build
+count config "$?"
+
 echo "== integration tests (native vs LD_PRELOAD vs linked)"
 out=$(mktemp)
 tests/integration/run.sh build 2>&1 | tee "$out"
