@@ -6,7 +6,7 @@ int blitz_timerheap_init(blitz_timerheap *h)
     h->lock = (blitz_lock)BLITZ_LOCK_INIT;
     h->n = 0;
     h->cap = 64;
-    h->a = malloc(sizeof(*h->a) * h->cap);
+    h->a = aligned_alloc(64, sizeof(*h->a) * h->cap);
     atomic_store_explicit(&h->min, UINT64_MAX, memory_order_relaxed);
     return h->a ? 0 : -1;
 }
@@ -24,11 +24,15 @@ static void set(blitz_timerheap *h, uint32_t i, blitz_heap_entry e)
     atomic_store_explicit(&e.t->idx, i + 1, memory_order_relaxed);
 }
 
+/* A 4-ary heap: half the depth of a binary one, and the four children of a node share one
+ * cache line, so a pop touches fewer lines and moves fewer timers. */
+#define ARITY 4u
+
 static void sift_up(blitz_timerheap *h, uint32_t i)
 {
     blitz_heap_entry e = h->a[i];
     while (i > 0) {
-        uint32_t p = (i - 1) / 2;
+        uint32_t p = (i - 1) / ARITY;
         if (h->a[p].deadline <= e.deadline)
             break;
         set(h, i, h->a[p]);
@@ -41,11 +45,13 @@ static uint32_t sift_down(blitz_timerheap *h, uint32_t i)
 {
     blitz_heap_entry e = h->a[i];
     for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= h->n)
+        uint32_t first = ARITY * i + 1, c = first;
+        if (first >= h->n)
             break;
-        if (c + 1 < h->n && h->a[c + 1].deadline < h->a[c].deadline)
-            c++;
+        uint32_t end = first + ARITY < h->n ? first + ARITY : h->n;
+        for (uint32_t k = first + 1; k < end; k++)
+            if (h->a[k].deadline < h->a[c].deadline)
+                c = k;
         if (h->a[c].deadline >= e.deadline)
             break;
         set(h, i, h->a[c]);
