@@ -115,9 +115,19 @@ static void runq_put(blitz_proc *p, blitz_task *t, uint32_t wake_at)
  * displaces goes to the run queue, where others may steal it. */
 static void lifo_put(blitz_proc *p, blitz_task *t)
 {
+    atomic_store_explicit(&p->lifo_stamp,
+                          atomic_load_explicit(&p->lifo_stamp, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     blitz_task *old = atomic_exchange_explicit(&p->lifo, t, memory_order_acq_rel);
-    if (old)
+    if (old) {
         runq_put(p, old, 1);
+        return;
+    }
+    /* If this processor's machine blocks in a call we cannot see, the task would sit here
+     * forever: an idle worker must come and look (it steals a LIFO task only once it has
+     * waited LIFO_STALE_NS, so the usual hand-off stays on this core). A spinning worker is
+     * already looking, so this costs a system call only when every other worker sleeps. */
+    maybe_wake_idle();
 }
 
 static void inject(blitz_task *t)
@@ -169,10 +179,16 @@ void blitz_ready(blitz_task *t)
      * timers or finishing a task): cross-core wake-ups are what costs most here. */
     blitz_task *self = blitz_self();
     blitz_machine *m = self ? self->m : blitz_tls_machine();
-    if (m && m->p)
-        lifo_put(m->p, t);
-    else
+    if (m && m->p) {
+        /* Timer wake-ups queue FIFO: a task polling with zero sleeps must not starve the
+         * run queue through the LIFO slot. */
+        if (!self && m->p->firing_timers)
+            runq_put(m->p, t, 1);
+        else
+            lifo_put(m->p, t);
+    } else {
         inject(t);
+    }
 }
 
 void blitz_sched_submit_new(blitz_task *t)
@@ -299,9 +315,11 @@ static void run_task(blitz_machine *m, blitz_task *t)
 
 /* ---------------------------------------------------------------- timers and the loop */
 
-static void arm_timerfd(blitz_proc *p)
+static void arm_timerfd(blitz_proc *p, uint64_t extra)
 {
     uint64_t d = blitz_timerheap_min(&p->timers);
+    if (extra < d)
+        d = extra;
     if (d == p->timer_armed)
         return;
     struct itimerspec its = { { 0, 0 }, { 0, 0 } };
@@ -324,15 +342,77 @@ static void timer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void wake_cb(struct ev_loop *loop, ev_async *w, int revents) {}
 
+/* Fires q's due timers from processor p's scheduler context (q may be another processor
+ * whose machine is busy or stuck: its sleepers must still wake on time). */
+static void run_timers_of(blitz_proc *p, blitz_proc *q, uint64_t now)
+{
+    if (blitz_timerheap_min(&q->timers) > now)
+        return;
+    p->firing_timers = 1;
+    blitz_timerheap_expire(&q->timers, now);
+    p->firing_timers = 0;
+}
+
 static void run_timers(blitz_proc *p)
 {
     if (blitz_timerheap_min(&p->timers) == UINT64_MAX)
         return;
-    blitz_timerheap_expire(&p->timers, blitz_now_ns());
+    run_timers_of(p, p, blitz_now_ns());
+}
+
+/* An idle worker fires the overdue timers of workers that are running a task. */
+static void run_foreign_timers(blitz_proc *p, uint64_t now)
+{
+    for (int i = 0; i < g_nprocs; i++) {
+        blitz_proc *q = &g_procs[i];
+        if (q != p && blitz_timerheap_min(&q->timers) <= now)
+            run_timers_of(p, q, now);
+    }
+}
+
+/* Earliest deadline among the other processors whose machines are running a task (an idle
+ * one fires its own). */
+static uint64_t foreign_busy_min(blitz_proc *p)
+{
+    uint64_t d = UINT64_MAX;
+    for (int i = 0; i < g_nprocs; i++) {
+        blitz_proc *q = &g_procs[i];
+        if (q != p && q->m && atomic_load_explicit(&q->m->running, memory_order_relaxed)) {
+            uint64_t x = blitz_timerheap_min(&q->timers);
+            if (x < d)
+                d = x;
+        }
+    }
+    return d;
+}
+
+/* A task has waited in v's LIFO slot for at least LIFO_STALE_NS (v's machine is busy with
+ * one task or stuck in a call we cannot see): stealing it is now worth a cross-core move. */
+#define LIFO_STALE_NS 20000u
+static int lifo_stale(blitz_proc *p, blitz_proc *v, uint64_t now)
+{
+    if (!atomic_load_explicit(&v->lifo, memory_order_relaxed))
+        return 0;
+    uint64_t stamp = atomic_load_explicit(&v->lifo_stamp, memory_order_relaxed);
+    if (p->lifo_seen_stamp[v->id] != stamp) {
+        p->lifo_seen_stamp[v->id] = stamp;
+        p->lifo_seen_ns[v->id] = now;
+        return 0;
+    }
+    return now - p->lifo_seen_ns[v->id] >= LIFO_STALE_NS;
+}
+
+static int any_lifo_occupied(blitz_proc *p)
+{
+    for (int i = 0; i < g_nprocs; i++)
+        if (&g_procs[i] != p && atomic_load_explicit(&g_procs[i].lifo, memory_order_relaxed))
+            return 1;
+    return 0;
 }
 
 static blitz_task *steal_work(blitz_proc *p, int take_lifo)
 {
+    uint64_t now = take_lifo ? blitz_now_ns() : 0;
     int n = g_nprocs;
     if (n < 2)
         return NULL;
@@ -342,7 +422,7 @@ static blitz_task *steal_work(blitz_proc *p, int take_lifo)
         if (v == p)
             continue;
         blitz_task *t = blitz_runq_steal(&v->runq, &p->runq);
-        if (!t && take_lifo && atomic_load_explicit(&v->lifo, memory_order_relaxed))
+        if (!t && take_lifo && lifo_stale(p, v, now))
             t = atomic_exchange_explicit(&v->lifo, NULL, memory_order_acq_rel);
         if (t) {
             bump(&p->stats.steals);
@@ -352,14 +432,25 @@ static blitz_task *steal_work(blitz_proc *p, int take_lifo)
     return NULL;
 }
 
+/* LIFO first (the hand-off stays hot in cache), but never more than LIFO_STREAK_MAX times in
+ * a row while the run queue waits: two tasks waking each other must not starve the rest. */
+#define LIFO_STREAK_MAX 32u
 static blitz_task *local_work(blitz_proc *p)
 {
     blitz_task *t = NULL;
+    if (p->lifo_streak >= LIFO_STREAK_MAX) {
+        p->lifo_streak = 0;
+        if ((t = blitz_runq_pop(&p->runq)))
+            return t;
+    }
     if (atomic_load_explicit(&p->lifo, memory_order_relaxed))
         t = atomic_exchange_explicit(&p->lifo, NULL, memory_order_acq_rel);
-    if (!t)
-        t = blitz_runq_pop(&p->runq);
-    return t;
+    if (t) {
+        p->lifo_streak++;
+        return t;
+    }
+    p->lifo_streak = 0;
+    return blitz_runq_pop(&p->runq);
 }
 
 static int anyone_has_work(void)
@@ -396,24 +487,46 @@ static int spin_before_block(blitz_proc *p)
 {
     if (!g_timer_spin_ns)
         return 0;
+    /* Counted as spinning: producers then skip the ev_async wake-up of a sleeping worker. */
+    atomic_fetch_add(&g_nspinning, 1);
     uint64_t now = blitz_now_ns(), spin_end = now + g_timer_spin_ns, next_poll = now + POLL_SPIN_NS;
+    int found = 0;
     for (unsigned i = 0;; i++) {
-        if (anyone_has_work() || atomic_load_explicit(&g_shutdown, memory_order_relaxed))
-            return 1;
+        if (anyone_has_work() || atomic_load_explicit(&g_shutdown, memory_order_relaxed)) {
+            found = 1;
+            break;
+        }
         uint64_t due = blitz_timerheap_min(&p->timers);
-        if (due <= now)
-            return 1;
+        if (due <= now) {
+            found = 1;
+            break;
+        }
+        if (i % 64 == 0) {
+            run_foreign_timers(p, now);
+            if (any_lifo_occupied(p)) {
+                blitz_task *t = steal_work(p, 1);
+                if (t) { /* stale LIFO task: run it next from our own queue */
+                    lifo_put(p, t);
+                    found = 1;
+                    break;
+                }
+            }
+        }
         int timer_soon = due != UINT64_MAX && due - now <= g_timer_spin_ns;
         if (!timer_soon && (now >= spin_end || (i % 64 == 0 && !others_running(p))))
-            return 0;
+            break;
         for (int k = 0; k < 32; k++)
             __builtin_ia32_pause();
         now = blitz_now_ns();
         if (now >= next_poll) {
-            ev_run(p->loop, EVRUN_NOWAIT);
+            if (p->io_watchers)
+                ev_run(p->loop, EVRUN_NOWAIT);
             next_poll = now + POLL_SPIN_NS;
         }
     }
+    if (atomic_fetch_sub(&g_nspinning, 1) == 1 && found)
+        maybe_wake_idle();
+    return found;
 }
 
 static void block_idle(blitz_proc *p)
@@ -426,9 +539,18 @@ static void block_idle(blitz_proc *p)
         idle_clear(p);
         return;
     }
-    arm_timerfd(p);
+    /* Wake for the timers of workers busy with one task, and come back soon to check on a
+     * task sitting in another worker's LIFO slot. */
+    uint64_t extra = foreign_busy_min(p);
+    if (any_lifo_occupied(p)) {
+        uint64_t soon = blitz_now_ns() + 2 * LIFO_STALE_NS;
+        if (soon < extra)
+            extra = soon;
+    }
+    arm_timerfd(p, extra);
     ev_run(p->loop, EVRUN_ONCE);
     idle_clear(p);
+    run_foreign_timers(p, blitz_now_ns());
 }
 
 static blitz_task *find_runnable(blitz_machine *m)
@@ -438,8 +560,8 @@ static blitz_task *find_runnable(blitz_machine *m)
         blitz_task *t;
         p->tick++;
         run_timers(p);
-        if (p->tick % POLL_EVERY == 0)
-            ev_run(p->loop, EVRUN_NOWAIT);
+        if (p->tick % POLL_EVERY == 0 && p->io_watchers)
+            ev_run(p->loop, EVRUN_NOWAIT); /* only once there is I/O to look at */
         if (p->tick % INJECT_EVERY == 0 && (t = inject_take(p)))
             return t;
         if ((t = local_work(p)) || (t = inject_take(p)))

@@ -35,6 +35,12 @@ typedef struct blitz_proc {
     uint64_t timer_armed;              /* deadline the timerfd is armed for (owner only) */
     blitz_stack_cache stacks;
     uint32_t tick;
+    uint32_t lifo_streak;              /* consecutive runs from the LIFO slot (owner only) */
+    _Atomic uint64_t lifo_stamp;       /* bumped on every LIFO put: lets thieves see age */
+    uint64_t lifo_seen_stamp[BLITZ_MAX_WORKERS]; /* thief side: victim's stamp when first seen */
+    uint64_t lifo_seen_ns[BLITZ_MAX_WORKERS];    /* ... and when */
+    int firing_timers;                 /* owner: inside run_timers (wake-ups go to the queue) */
+    unsigned io_watchers;              /* program I/O watchers on the loop: poll it while busy */
     struct blitz_machine *m;
     blitz_proc_stats stats;
 } blitz_proc;

@@ -117,7 +117,7 @@ static void release(blitz_task *t)
 void blitz_task_finish(blitz_task *t)
 {
     blitz_lock_acquire(&t->join_lock);
-    t->done = 1;
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE); /* read unlocked by tryjoin */
     atomic_store_explicit(&t->state, BLITZ_T_DONE, memory_order_relaxed);
     int detached = t->detached;
     /* Woken under the lock: a joiner that timed out re-takes it before giving up its waiter. */
@@ -132,6 +132,9 @@ int blitz_task_join(blitz_task *t, void **retval, int nonblocking, uint64_t dead
                     const _Atomic int *intr)
 {
     blitz_task *self = blitz_self();
+    /* glibc's tryjoin looks at "still running" before anything else. */
+    if (nonblocking && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE))
+        return EBUSY;
     if (t == self)
         return EDEADLK;
     blitz_lock_acquire(&t->join_lock);

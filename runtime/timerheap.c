@@ -24,6 +24,13 @@ static void set(blitz_timerheap *h, uint32_t i, blitz_heap_entry e)
     atomic_store_explicit(&e.t->idx, i + 1, memory_order_relaxed);
 }
 
+/* Marks t as no longer queued. Release: pairs with the acquire load in cancel's lock-free
+ * path, so a canceller that reads 0 also sees `firing` set by the expirer before it. */
+static void set_unqueued(blitz_timer *t)
+{
+    atomic_store_explicit(&t->idx, 0, memory_order_release);
+}
+
 /* A 4-ary heap: half the depth of a binary one, and the four children of a node share one
  * cache line, so a pop touches fewer lines and moves fewer timers. */
 #define ARITY 4u
@@ -68,7 +75,7 @@ static void publish_min(blitz_timerheap *h)
 
 static void remove_at(blitz_timerheap *h, uint32_t i)
 {
-    atomic_store_explicit(&h->a[i].t->idx, 0, memory_order_relaxed);
+    set_unqueued(h->a[i].t);
     h->n--;
     if (i != h->n) {
         h->a[i] = h->a[h->n];
@@ -103,7 +110,7 @@ int blitz_timerheap_cancel(blitz_timer *t)
     int queued = 0;
     /* Fast path: already popped (the usual case after a timeout). idx only goes from
      * non-zero to zero under the lock, so a zero read needs no lock. */
-    if (h && atomic_load_explicit(&t->idx, memory_order_relaxed)) {
+    if (h && atomic_load_explicit(&t->idx, memory_order_acquire)) {
         blitz_lock_acquire(&h->lock);
         uint32_t idx = atomic_load_explicit(&t->idx, memory_order_relaxed);
         if (idx) {
@@ -128,8 +135,8 @@ unsigned blitz_timerheap_expire(blitz_timerheap *h, uint64_t now)
     blitz_lock_acquire(&h->lock);
     while (h->n && h->a[0].deadline <= now) {
         blitz_timer *t = h->a[0].t;
+        atomic_store_explicit(&t->firing, 1, memory_order_relaxed); /* before idx drops to 0 */
         remove_at(h, 0);
-        atomic_store_explicit(&t->firing, 1, memory_order_relaxed);
         t->next_due = NULL;
         *tail = t;
         tail = &t->next_due;

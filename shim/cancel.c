@@ -218,3 +218,32 @@ BLITZ_EXPORT void __pthread_unwind_next(__pthread_unwind_buf_t *b)
     shim_of(t)->cleanup_buf = ((struct unwind_buf *)b)->priv.data.prev;
     unwind(t);
 }
+
+/* pthread_cleanup_push_defer_np / pop_restore_np: as the plain pair, and the cancellation type
+ * is deferred while the handler is pushed, restored when it is popped. */
+BLITZ_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t *b)
+{
+    blitz_task *t = shim_task();
+    if (!t) {
+        REAL(__pthread_register_cancel_defer)(b);
+        return;
+    }
+    __pthread_register_cancel(b);
+    shim_thread *st = shim_of(t);
+    ((struct unwind_buf *)b)->priv.data.canceltype = st->cancel_async;
+    st->cancel_async = 0;
+}
+
+BLITZ_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t *b)
+{
+    blitz_task *t = shim_task();
+    if (!t) {
+        REAL(__pthread_unregister_cancel_restore)(b);
+        return;
+    }
+    __pthread_unregister_cancel(b);
+    shim_thread *st = shim_of(t);
+    st->cancel_async = ((struct unwind_buf *)b)->priv.data.canceltype;
+    if (st->cancel_async)
+        shim_testcancel(t);
+}

@@ -1,7 +1,9 @@
-/* pthread_once with glibc's encoding of the control word (0: not run, 1: running, 2: done),
- * so tasks and plain threads can share a control. A task that finds the routine running
- * elsewhere backs off with yields and short sleeps instead of blocking its worker. If the
- * routine is cancelled, the control returns to 0 and waiters compete again, as in NPTL. */
+/* pthread_once with glibc's encoding of the control word (0: not run, 1 | fork generation:
+ * running, 2: done), so tasks and plain threads can share a control. A task that finds the
+ * routine running elsewhere backs off with yields and short sleeps instead of blocking its
+ * worker. If the routine is cancelled, the control returns to 0 and waiters compete again;
+ * a routine that was running in a thread that did not survive a fork counts as not run, as
+ * in NPTL (the generation in the word is not the child's). */
 #include <limits.h>
 #include "clock.h"
 #include "lock.h"
@@ -12,6 +14,15 @@
 
 #define ONCE_RUNNING 1u
 #define ONCE_DONE 2u
+#define ONCE_GEN_STEP 4u
+
+/* Bumped in every child of a fork made by a task (see shim_once_fork_child). */
+static _Atomic uint32_t g_fork_gen;
+
+void shim_once_fork_child(void)
+{
+    atomic_fetch_add(&g_fork_gen, ONCE_GEN_STEP);
+}
 
 /* Runs only when init() is left by unwinding (cancellation, pthread_exit). */
 static void once_reset(_Atomic uint32_t **w)
@@ -28,14 +39,17 @@ BLITZ_EXPORT int pthread_once(pthread_once_t *ctl, void (*init)(void))
     if (!t)
         return REAL(pthread_once)(ctl, init);
     _Atomic uint32_t *w = (_Atomic uint32_t *)ctl;
+    uint32_t running = ONCE_RUNNING | atomic_load_explicit(&g_fork_gen, memory_order_relaxed);
     uint64_t nap = 1000;
     for (int round = 0;; round++) {
         uint32_t v = atomic_load_explicit(w, memory_order_acquire);
         if (v & ONCE_DONE)
             return 0;
-        if (v == 0 && atomic_compare_exchange_strong_explicit(w, &v, ONCE_RUNNING,
-                                                              memory_order_acquire,
-                                                              memory_order_acquire))
+        /* Free, or left running by a thread of the parent process: ours to run. */
+        int stale = (v & ONCE_RUNNING) && (v & ~3u) != (running & ~3u);
+        if ((v == 0 || stale) &&
+            atomic_compare_exchange_strong_explicit(w, &v, running, memory_order_acquire,
+                                                    memory_order_acquire))
             break;
         if (round < 16) {
             blitz_yield();

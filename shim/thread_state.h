@@ -54,6 +54,9 @@ void shim_keys_run_destructors(blitz_task *t);
 void shim_thread_init_child(blitz_task *child, blitz_task *parent);
 void shim_set_process_name(const char *name);
 
+/* Once (once.c): a fork child starts a new generation of once controls. */
+void shim_once_fork_child(void);
+
 /* Exit hooks the runtime calls (threads.c). */
 void shim_task_exit_hook(blitz_task *t);
 #endif

@@ -102,14 +102,15 @@ static int clockjoin(pthread_t th, void **ret, clockid_t clk, const struct times
         return ESRCH;
     if (t->detached)
         return EINVAL;
-    if (abs && clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
-        return EINVAL;
+    if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
+        return EINVAL; /* glibc checks the clock even without a time */
     /* glibc 2.36 waits without a timeout when tv_nsec is out of range (its futex wait fails
      * with EINVAL, which the join loop ignores): do the same. */
     if (!abs || abs->tv_nsec < 0 || abs->tv_nsec >= 1000000000)
         return join_task(t, ret, 0, 0);
     for (;;) {
-        int rc = join_task(t, ret, 0, blitz_abs_to_mono(clk, abs));
+        uint64_t dl = blitz_abs_to_mono(clk, abs);
+        int rc = join_task(t, ret, 0, dl ? dl : 1); /* 0 would mean "no deadline" */
         if (rc != ETIMEDOUT)
             return rc;
         struct timespec now;

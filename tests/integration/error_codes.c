@@ -171,6 +171,10 @@ int main(void)
     EXPECT(pthread_clockjoin_np(t, NULL, CLOCK_THREAD_CPUTIME_ID, &dl), EINVAL);
     EXPECT(pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC_RAW, &dl), EINVAL);
     EXPECT(pthread_tryjoin_np(t, NULL), EBUSY); /* still joinable after all that */
+    EXPECT(pthread_clockjoin_np(t, NULL, CLOCK_PROCESS_CPUTIME_ID, NULL), EINVAL); /* clock first */
+    struct timespec epoch = { 0, 0 };
+    EXPECT(pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &epoch), ETIMEDOUT); /* long past */
+    EXPECT(pthread_tryjoin_np(pthread_self(), NULL), EBUSY); /* "running" comes before EDEADLK */
     atomic_store(&release, 1);
     ret = NULL;
     dl = in_ms(CLOCK_REALTIME, 20000);
