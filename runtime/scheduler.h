@@ -23,7 +23,8 @@ typedef struct blitz_proc_stats {
     _Atomic uint64_t switches, steals, parks, wakeups;
 } blitz_proc_stats;
 
-typedef struct blitz_proc {
+/* Cache-line aligned (so its size is a multiple of 64, as aligned_alloc requires). */
+typedef struct __attribute__((aligned(64))) blitz_proc {
     int id;
     blitz_runq runq;
     struct blitz_task *_Atomic lifo;   /* next task to run; owner-exchanged, stealable late */
