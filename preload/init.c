@@ -110,7 +110,6 @@ static int blitz_main(int argc, char **argv, char **envp)
         fprintf(stderr, "blitzshim: cannot create the main task; running natively\n");
         return g_main(argc, argv, envp);
     }
-    root->is_root = 1;
     blitz_rt_run_caller();
 }
 

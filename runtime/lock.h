@@ -25,13 +25,6 @@ static inline void blitz_lock_acquire(blitz_lock *l)
     blitz_lock_slow(l);
 }
 
-static inline int blitz_lock_try(blitz_lock *l)
-{
-    uint32_t c = 0;
-    return atomic_compare_exchange_strong_explicit(&l->v, &c, 1, memory_order_acquire,
-                                                   memory_order_relaxed);
-}
-
 static inline void blitz_lock_release(blitz_lock *l)
 {
     if (__builtin_expect(atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2, 0))

@@ -23,7 +23,7 @@ static blitz_machine *g_machines;
 static int g_nprocs;
 static blitz_injectq g_inject;
 static blitz_rt_os g_os;
-static _Atomic int g_started, g_shutdown;
+static _Atomic int g_shutdown;
 static _Atomic int g_nspinning;
 /* Bit i set: processor i is idle (blocked in its loop, or about to). Set by the processor
  * itself with seq_cst before its final re-check; cleared by a waker (which then sends its
@@ -34,13 +34,6 @@ static _Atomic uint64_t g_idle[BLITZ_MAX_WORKERS / 64];
 #define POLL_EVERY 64u
 #define STEAL_ROUNDS 3
 
-blitz_proc *blitz_current_proc(void)
-{
-    blitz_task *t = blitz_self();
-    return t ? t->m->p : NULL;
-}
-
-int blitz_rt_started(void) { return atomic_load_explicit(&g_started, memory_order_acquire); }
 int blitz_rt_workers(void) { return g_nprocs; }
 
 /* ---------------------------------------------------------------- idle processors */
@@ -660,7 +653,6 @@ int blitz_rt_start(const blitz_rt_config *cfg, const blitz_rt_os *os, int adopt_
         g_machines[i].p = &g_procs[i];
         g_procs[i].m = &g_machines[i];
     }
-    atomic_store_explicit(&g_started, 1, memory_order_release);
     for (int i = adopt_caller ? 1 : 0; i < n; i++) {
         int rc = start_machine(&g_machines[i]);
         if (rc)
@@ -696,7 +688,6 @@ void blitz_rt_shutdown(void)
     g_procs = NULL;
     g_machines = NULL;
     g_nprocs = 0;
-    atomic_store(&g_started, 0);
     atomic_store(&g_shutdown, 0);
 }
 

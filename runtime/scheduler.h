@@ -82,7 +82,6 @@ int blitz_rt_start(const blitz_rt_config *cfg, const blitz_rt_os *os, int adopt_
 __attribute__((noreturn)) void blitz_rt_run_caller(void);
 /* Stops all machines (tests only: tasks still alive are abandoned). Not with adopt_caller. */
 void blitz_rt_shutdown(void);
-int blitz_rt_started(void);
 int blitz_rt_workers(void);
 
 /* Makes a PARKED or PARKING task runnable. From a task it goes to the caller's LIFO slot,
@@ -99,8 +98,6 @@ void blitz_yield(void);
 void blitz_park_if(const _Atomic uint32_t *word, uint32_t val);
 /* From a task: leaves its stack for good (used by the exit path). */
 __attribute__((noreturn)) void blitz_sched_exit_current(void);
-/* The processor of the calling task (valid until the task's next switch). */
-blitz_proc *blitz_current_proc(void);
 
 /* The fork hooks: prepare/parent around the real fork in the parent, child in the child
  * (rebuilds the runtime around the calling task). From a task only. */

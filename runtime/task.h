@@ -43,7 +43,6 @@ typedef struct blitz_task {
     void *retval;
     uint64_t id;                    /* creation serial number, for reports */
     int saved_errno;                /* worker-TLS mode: errno while switched out */
-    uint8_t is_root;                /* runs main() */
     void *exit_jb[5];               /* __builtin_setjmp target: where exit lands */
 
     /* Join/detach protocol, guarded by join_lock. `done` is set by the scheduler after the
