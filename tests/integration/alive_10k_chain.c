@@ -14,17 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define N 10000
 
 static atomic_int started, exited, go, join_errors;
 static pthread_t tids[N];
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
 
 static void *first(void *arg)
 {

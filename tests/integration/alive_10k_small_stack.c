@@ -13,18 +13,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
+
 #define N 10000
 #define STACK (64 * 1024)
 
 static atomic_int started, exited, go, bad_stack;
 static pthread_t tids[N];
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
 
 static void *worker(void *arg)
 {

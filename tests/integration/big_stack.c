@@ -15,19 +15,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "check.h"
+
 #define MiB (1024UL * 1024UL)
 #define FRAME (64 * 1024)
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("FAIL: line %d: ", __LINE__);                                                   \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 struct job {
     size_t requested;  /* stack size asked for (0: default attributes) */

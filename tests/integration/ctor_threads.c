@@ -13,17 +13,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "check.h"
+
 static atomic_int in_main, saw_main, ticks;
 static int ctor_sum = -1, ctor_ran;
 static pthread_t runner;
 static int runner_rc = -1;
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
 
 static void *grandchild(void *arg) { return (void *)((uintptr_t)arg + 100); }
 

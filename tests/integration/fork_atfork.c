@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 static char log_[64];
 static atomic_int log_len, stop;
 
@@ -33,13 +35,6 @@ static void parent1(void) { note("A1"); }
 static void parent2(void) { note("A2"); }
 static void child1(void) { note("C1"); }
 static void child2(void) { note("C2"); }
-
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void *napper(void *arg)
 {

@@ -14,15 +14,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "check.h"
+
 #define NTHR 64
 #define NCTL 16
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
 
 static pthread_once_t once_a = PTHREAD_ONCE_INIT, once_b = PTHREAD_ONCE_INIT;
 static atomic_int a_runs, b_runs, a_done, b_done, not_ready, gate;

@@ -18,31 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-#define EXPECT(expr, want)                                                                         \
-    do {                                                                                           \
-        long got_ = (long)(expr);                                                                  \
-        if (got_ != (long)(want)) {                                                                \
-            printf("FAIL: line %d: %s = %ld, expected %s\n", __LINE__, #expr, got_, #want);        \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("FAIL: line %d: ", __LINE__);                                                   \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
+#include "check.h"
 
 #define N 16
 static pthread_t ids[N];

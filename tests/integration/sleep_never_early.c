@@ -19,31 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-#define EXPECT(expr, want)                                                                         \
-    do {                                                                                           \
-        long got_ = (long)(expr);                                                                  \
-        if (got_ != (long)(want)) {                                                                \
-            printf("FAIL: line %d: %s = %ld, expected %s\n", __LINE__, #expr, got_, #want);        \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("FAIL: line %d: ", __LINE__);                                                   \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-static long long ns_of(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#include "check.h"
 
 static struct timespec ts_of_ns(long long ns)
 {
