@@ -1,4 +1,4 @@
-// blitz-skip-config: shim-w2 compiled code keeps &errno across blocking calls; with two workers a task that migrates then writes another worker's errno until per-task TLS (issue 3) lands
+// blitz-skip-config: shim-w[2-9]* compiled code keeps &errno across blocking calls; with two workers a task that migrates then writes another worker's errno until per-task TLS (issue 3) lands
 // errno is per thread: 200 threads each set errno to a distinct value, then
 // sched_yield / nanosleep / usleep / create+join many times (successful calls
 // must not change errno) and check their own value is intact; failing calls
