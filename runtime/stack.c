@@ -10,17 +10,55 @@
 #define PAGE 4096u
 #define KEEP_BYTES (16u * 1024u)     /* stack bytes below the header kept resident on trim */
 #define TRIM_EVERY 64u               /* force a trim every N reuses (deep use may go unseen) */
-#define GLOBAL_POOL_MAX 1024u
+#define GLOBAL_POOL_MAX 1024u        /* stacks per class in the global pool */
+#define GLOBAL_POOL_CLASSES 8
 #define SLAB_CHUNK_BYTES (4ull << 30) /* address space per slab chunk */
 #define SLAB_CHUNK_MAX 256u
 
 static size_t g_default_size = 8u << 20;
 static size_t g_default_guard = PAGE;
 
-/* Global pool of default-size stacks: shared by processors when their caches run dry. */
+/* Global pool, by size class: shared by processors when their caches run dry or overflow.
+ * g_pool_n (all classes) lets get() skip the lock when the pool is empty. */
 static blitz_lock g_pool_lock = BLITZ_LOCK_INIT;
-static blitz_stack *g_pool;
+static blitz_stack_list g_pool[GLOBAL_POOL_CLASSES];
 static _Atomic unsigned g_pool_n;
+
+/* The list for (size, guard) among n lists; with claim, an empty list is re-keyed for it. */
+static blitz_stack_list *list_for(blitz_stack_list *l, unsigned n, size_t size, size_t guard,
+                                  int claim)
+{
+    blitz_stack_list *empty = NULL;
+    for (unsigned i = 0; i < n; i++) {
+        if (l[i].size == size && l[i].guard == guard && (l[i].n || claim))
+            return &l[i];
+        if (!l[i].n && !empty)
+            empty = &l[i];
+    }
+    if (claim && empty) {
+        empty->size = size;
+        empty->guard = guard;
+        return empty;
+    }
+    return NULL;
+}
+
+static blitz_stack *list_pop(blitz_stack_list *l)
+{
+    blitz_stack *s = l->head;
+    if (s) {
+        l->head = s->next;
+        l->n--;
+    }
+    return s;
+}
+
+static void list_push(blitz_stack_list *l, blitz_stack *s)
+{
+    s->next = l->head;
+    l->head = s;
+    l->n++;
+}
 
 /* Free SLAB stacks by size (a handful of distinct sizes in practice). */
 typedef struct slab_class {
@@ -196,21 +234,14 @@ blitz_stack *blitz_stack_get(blitz_stack_cache *cache, size_t size, size_t guard
         return NULL;
     }
     blitz_stack *s = NULL;
-    int dflt = size == g_default_size && guard == g_default_guard;
-    if (dflt) {
-        if (cache && cache->head) {
-            s = cache->head;
-            cache->head = s->next;
-            cache->n--;
-        } else if (atomic_load_explicit(&g_pool_n, memory_order_relaxed)) {
-            blitz_lock_acquire(&g_pool_lock);
-            if (g_pool) {
-                s = g_pool;
-                g_pool = s->next;
-                g_pool_n--;
-            }
-            blitz_lock_release(&g_pool_lock);
-        }
+    blitz_stack_list *l;
+    if (cache && (l = list_for(cache->cls, BLITZ_STACK_CACHE_CLASSES, size, guard, 0)))
+        s = list_pop(l);
+    if (!s && atomic_load_explicit(&g_pool_n, memory_order_relaxed)) {
+        blitz_lock_acquire(&g_pool_lock);
+        if ((l = list_for(g_pool, GLOBAL_POOL_CLASSES, size, guard, 0)) && (s = list_pop(l)))
+            atomic_fetch_sub_explicit(&g_pool_n, 1, memory_order_relaxed);
+        blitz_lock_release(&g_pool_lock);
     }
     if (!s)
         s = new_guarded(size, guard);
@@ -220,6 +251,7 @@ blitz_stack *blitz_stack_get(blitz_stack_cache *cache, size_t size, size_t guard
         errno = EAGAIN;
         return NULL;
     }
+    s->key_guard = guard;
     prepare_for_use(s);
     return s;
 }
@@ -266,21 +298,17 @@ void blitz_stack_put(blitz_stack_cache *cache, blitz_stack *s)
     if (s->kind == BLITZ_STACK_USER)
         return;
     maybe_trim(s);
-    if (s->size != g_default_size || s->guard != g_default_guard) {
-        release(s);
-        return;
-    }
-    if (cache && cache->n < BLITZ_STACK_CACHE_MAX) {
-        s->next = cache->head;
-        cache->head = s;
-        cache->n++;
+    blitz_stack_list *l;
+    if (cache && (l = list_for(cache->cls, BLITZ_STACK_CACHE_CLASSES, s->size, s->key_guard, 1)) &&
+        l->n < BLITZ_STACK_CACHE_MAX) {
+        list_push(l, s);
         return;
     }
     blitz_lock_acquire(&g_pool_lock);
-    if (g_pool_n < GLOBAL_POOL_MAX) {
-        s->next = g_pool;
-        g_pool = s;
-        g_pool_n++;
+    if ((l = list_for(g_pool, GLOBAL_POOL_CLASSES, s->size, s->key_guard, 1)) &&
+        l->n < GLOBAL_POOL_MAX) {
+        list_push(l, s);
+        atomic_fetch_add_explicit(&g_pool_n, 1, memory_order_relaxed);
         s = NULL;
     }
     blitz_lock_release(&g_pool_lock);
@@ -290,11 +318,10 @@ void blitz_stack_put(blitz_stack_cache *cache, blitz_stack *s)
 
 void blitz_stack_cache_drain(blitz_stack_cache *cache)
 {
-    while (cache->head) {
-        blitz_stack *s = cache->head;
-        cache->head = s->next;
-        cache->n--;
-        blitz_stack_put(NULL, s);
+    for (unsigned i = 0; i < BLITZ_STACK_CACHE_CLASSES; i++) {
+        blitz_stack *s;
+        while ((s = list_pop(&cache->cls[i])))
+            blitz_stack_put(NULL, s);
     }
 }
 

@@ -35,12 +35,22 @@ typedef struct blitz_stack {
     uintptr_t sp_min;       /* lowest stack pointer seen at a switch since last trim */
     uint32_t kind;
     uint32_t uses;
+    size_t key_guard;         /* guard size asked for (the pool key; SLAB stacks have none) */
     struct blitz_stack *next; /* pool link */
 } blitz_stack;
 
-typedef struct blitz_stack_cache {
+/* Free stacks of one (size, guard) pair. */
+typedef struct blitz_stack_list {
+    size_t size, guard;
     blitz_stack *head;
     unsigned n;
+} blitz_stack_list;
+
+/* A processor's cache: a few size classes, so programs that set a stack size reuse their
+ * stacks as cheaply as the default size. A class is re-keyed once it is empty. */
+#define BLITZ_STACK_CACHE_CLASSES 4
+typedef struct blitz_stack_cache {
+    blitz_stack_list cls[BLITZ_STACK_CACHE_CLASSES];
 } blitz_stack_cache;
 
 /* Process-wide setup: default size and guard, map budget. Call once before any get. */

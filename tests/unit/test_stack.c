@@ -20,19 +20,52 @@ Test(stack, default_stack_is_usable_and_guarded)
     blitz_stack_put(NULL, s);
 }
 
+static unsigned cached(const blitz_stack_cache *c)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < BLITZ_STACK_CACHE_CLASSES; i++)
+        n += c->cls[i].n;
+    return n;
+}
+
 Test(stack, pooled_stacks_are_reused_from_cache)
 {
     blitz_stack_setup(128 * 1024, 4096);
     blitz_stack_cache c = { 0 };
     blitz_stack *a = blitz_stack_get(&c, 128 * 1024, 4096);
     blitz_stack_put(&c, a);
-    cr_assert_eq(c.n, 1);
+    cr_assert_eq(cached(&c), 1);
     blitz_stack *b = blitz_stack_get(&c, 128 * 1024, 4096);
     cr_assert_eq(a, b);
-    cr_assert_eq(c.n, 0);
+    cr_assert_eq(cached(&c), 0);
     blitz_stack_put(&c, b);
     blitz_stack_cache_drain(&c);
-    cr_assert_eq(c.n, 0);
+    cr_assert_eq(cached(&c), 0);
+}
+
+Test(stack, other_sizes_are_pooled_by_class)
+{
+    blitz_stack_setup(128 * 1024, 4096);
+    blitz_stack_cache c = { 0 };
+    size_t sizes[5] = { 64 * 1024, 256 * 1024, 512 * 1024, 1024 * 1024, 32 * 1024 };
+    blitz_stack *s[5];
+    for (int i = 0; i < 5; i++)
+        s[i] = blitz_stack_get(&c, sizes[i], 4096);
+    for (int i = 0; i < 5; i++)
+        blitz_stack_put(&c, s[i]);
+    /* four classes fit the cache; the fifth size went to the global pool */
+    cr_assert_eq(cached(&c), 4);
+    blitz_stack *x = blitz_stack_get(&c, 64 * 1024, 4096);
+    cr_assert_eq(x, s[0], "the 64 KiB stack comes back for a 64 KiB request");
+    cr_assert_geq((size_t)(x->hi - x->lo), 64 * 1024);
+    blitz_stack *y = blitz_stack_get(&c, 32 * 1024, 4096);
+    cr_assert_eq(y, s[4], "the global pool serves the class the cache had no room for");
+    blitz_stack *z = blitz_stack_get(&c, 64 * 1024, 8192);
+    cr_assert_neq(z, s[0], "a different guard is a different class");
+    blitz_stack_put(&c, x);
+    blitz_stack_put(&c, y);
+    blitz_stack_put(&c, z);
+    blitz_stack_cache_drain(&c);
 }
 
 Test(stack, deep_use_is_trimmed_on_return)
