@@ -274,10 +274,9 @@ static void run_task(blitz_machine *m, blitz_task *t)
     m->cur = NULL;
     atomic_store_explicit(&m->running, 0, memory_order_relaxed);
 
-    blitz_stack *s = t->stack;
-    if ((uintptr_t)t->ctx.sp < s->sp_min)
-        s->sp_min = (uintptr_t)t->ctx.sp;
-    if (!blitz_stack_canary_ok(s))
+    if ((uintptr_t)t->ctx.sp < t->sp_min)
+        t->sp_min = (uintptr_t)t->ctx.sp;
+    if (t->canary && *t->canary != BLITZ_STACK_CANARY)
         report_overflow(t);
 
     p = m->p; /* a fork in the task may have rebuilt the runtime around this machine */

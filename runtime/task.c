@@ -74,6 +74,8 @@ blitz_task *blitz_task_spawn(void *(*fn)(void *), void *arg, const blitz_spawn_a
     blitz_task *t = blitz_stack_hdr_user(s); /* zero-filled by the stack module */
     t->magic = BLITZ_TASK_MAGIC;
     t->stack = s;
+    t->canary = s->canary;
+    t->sp_min = (uintptr_t)s->hi;
     t->fn = fn;
     t->arg = arg;
     t->detached = (uint8_t)(attr->detached != 0);
@@ -110,6 +112,7 @@ blitz_task *blitz_task_from_handle(uintptr_t h, int *freed)
 static void release(blitz_task *t)
 {
     t->magic = BLITZ_TASK_FREED;
+    t->stack->sp_min = t->sp_min; /* tells the pool how deep the stack was used */
     blitz_stack_put(blitz_sched_stack_cache(), t->stack);
 }
 

@@ -33,16 +33,27 @@ struct blitz_machine;
 struct blitz_waiter;
 
 typedef struct blitz_task {
+    /* First cache line: everything a context switch touches. */
     uint64_t magic;                 /* must stay first: see blitz_task_from_handle */
     blitz_ctx ctx;
     _Atomic int state;              /* enum blitz_task_state */
+    int saved_errno;                /* worker-TLS mode: errno while switched out */
     struct blitz_machine *m;        /* machine running it (scheduler-owned) */
     blitz_stack *stack;
+    uint64_t *canary;               /* the stack's canary (SLAB stacks), checked per switch */
+    uintptr_t sp_min;               /* lowest saved stack pointer; handed to the stack on release */
+
+    /* Waiting: the current interruptible waiter (for blitz_task_interrupt) and the task's
+     * timer, used by timed waits. */
+    blitz_lock intr_lock;           /* guards intr_waiter against a racing interrupter */
+    struct blitz_waiter *intr_waiter;
+    struct blitz_waiter *timed_waiter; /* the waiter `timer` times out */
+    blitz_timer timer;
+
     void *(*fn)(void *);
     void *arg;
     void *retval;
     uint64_t id;                    /* creation serial number, for reports */
-    int saved_errno;                /* worker-TLS mode: errno while switched out */
     void *exit_jb[5];               /* __builtin_setjmp target: where exit lands */
 
     /* Join/detach protocol, guarded by join_lock. `done` is set by the scheduler after the
@@ -53,19 +64,13 @@ typedef struct blitz_task {
     /* Task this one is joining, for EDEADLK detection. Written by its owner, read by other
      * joiners without a common lock: a best-effort check, as in NPTL. */
     struct blitz_task *_Atomic joining;
-
-    /* Waiting: the current interruptible waiter (for blitz_task_interrupt) and the task's
-     * timer, used by timed waits. */
-    blitz_lock intr_lock;           /* guards intr_waiter against a racing interrupter */
-    struct blitz_waiter *intr_waiter;
-    struct blitz_waiter *timed_waiter; /* the waiter `timer` times out */
-    blitz_timer timer;
     blitz_san san;
 
     _Alignas(16) unsigned char shim[BLITZ_TASK_SHIM_AREA]; /* owned by the shim (keys, cancel) */
 } blitz_task;
 
 _Static_assert(sizeof(blitz_task) <= BLITZ_STACK_HDR_USER_MAX, "task does not fit its header");
+_Static_assert(offsetof(blitz_task, sp_min) < 64, "switch-path fields fit one cache line");
 
 typedef struct blitz_spawn_attr {
     size_t stack_size;   /* 0: default */
