@@ -8,6 +8,7 @@
 #   shim-w2     LD_PRELOAD=BUILD_DIR/libblitzshim.so BLITZ_WORKERS=2
 #   shim-w1     LD_PRELOAD=BUILD_DIR/libblitzshim.so BLITZ_WORKERS=1
 #   shim-w4     LD_PRELOAD=BUILD_DIR/libblitzshim.so BLITZ_WORKERS=4 (more workers than CPUs)
+#   shim-off    LD_PRELOAD=BUILD_DIR/libblitzshim.so BLITZ_DISABLE=1 (every call must be libc's)
 #   linked-shared / linked-static
 #               the <name>_linked_* variants (tests marked `// blitz-linked`),
 #               without preload
@@ -26,7 +27,7 @@
 #                                (a known limit with an open issue; printed as SKIP)
 #   // blitz-linked, // blitz-cflags: ...   (read by CMakeLists.txt)
 #
-# Environment: BLITZ_IT_CONFIGS (default "native shim-w2 shim-w1 shim-w4 linked") selects
+# Environment: BLITZ_IT_CONFIGS (default "native shim-w2 shim-w1 shim-w4 shim-off linked") selects
 # configurations (any shim-wN runs with N workers); BLITZ_IT_TIMEOUT sets the default timeout.
 # Prints `PASS name [config]` or `FAIL name [config]: reason` per run and, last,
 # exactly one line `N passed, N failed`.  Exits 1 if anything failed.
@@ -43,7 +44,7 @@ SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN_DIR=$BUILD/tests/integration
 LIB=$BUILD/libblitzshim.so
 DEFAULT_TIMEOUT=${BLITZ_IT_TIMEOUT:-120}
-CONFIGS=${BLITZ_IT_CONFIGS:-native shim-w2 shim-w1 shim-w4 linked}
+CONFIGS=${BLITZ_IT_CONFIGS:-native shim-w2 shim-w1 shim-w4 shim-off linked}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/blitz-it.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -88,7 +89,7 @@ run_prog() {
     (
       ulimit -S -s 8192 2>/dev/null
       cd "$WORK" || exit 99
-      exec timeout -k 5 "$t" env -u LD_PRELOAD -u BLITZ_WORKERS "$@" "$bin" $args
+      exec timeout -k 5 "$t" env -u LD_PRELOAD -u BLITZ_WORKERS -u BLITZ_DISABLE "$@" "$bin" $args
     ) </dev/null >"$outbase.out" 2>"$outbase.err"
     RC=$?
   } 2>/dev/null
@@ -198,8 +199,11 @@ for name in "${names[@]}"; do
   # --- under the shim (LD_PRELOAD) ---
   skip_cfg=$(directive "$src" skip-config)
   for cfg in $CONFIGS; do
-    case $cfg in shim-w[0-9]*) ;; *) continue ;; esac
-    workers=${cfg#shim-w}
+    case $cfg in
+      shim-w[0-9]*) env_extra="BLITZ_WORKERS=${cfg#shim-w}" ;;
+      shim-off) env_extra="BLITZ_DISABLE=1" ;; # preloaded but disabled: every call is libc's
+      *) continue ;;
+    esac
     # shellcheck disable=SC2053 # the directive's first word is a glob pattern
     if [ -n "$skip_cfg" ] && [[ $cfg == ${skip_cfg%% *} ]]; then
       echo "SKIP $name [$cfg]: ${skip_cfg#* }"
@@ -209,7 +213,7 @@ for name in "${names[@]}"; do
     elif [ ! -f "$LIB" ]; then
       report_fail "$name" "$cfg" "$LIB not found"
     else
-      run_prog "$ob.$cfg" "$t" "$bin" "$args" LD_PRELOAD="$LIB" BLITZ_WORKERS="$workers"
+      run_prog "$ob.$cfg" "$t" "$bin" "$args" LD_PRELOAD="$LIB" "$env_extra"
       judge "$cfg" "$ob.$cfg"
     fi
   done
