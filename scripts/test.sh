@@ -42,6 +42,10 @@ echo "== configuration (BLITZ_* validation)"
 tests/config_env.sh build
 count config "$?"
 
+echo "== stack overflow report"
+tests/overflow_report.sh build
+count overflow-report "$?"
+
 echo "== integration tests (native vs LD_PRELOAD vs linked)"
 out=$(mktemp)
 tests/integration/run.sh build 2>&1 | tee "$out"
