@@ -10,18 +10,21 @@
 #define ALTSTACK_SIZE (64 * 1024)
 static struct sigaction g_prev;
 
+void blitz_overflow_report(blitz_task *t, const char *how)
+{
+    char buf[200];
+    int n = snprintf(buf, sizeof buf, "blitzshim: stack overflow in thread %llu (stack size %zu bytes, %s)\n",
+                     (unsigned long long)t->id, t->stack->size, how);
+    if (n > 0 && write(2, buf, (size_t)n) < 0) {
+    }
+}
+
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
     blitz_machine *m = blitz_tls_machine();
-    blitz_task *t = m ? m->cur : NULL;
+    blitz_task *t = m ? atomic_load_explicit(&m->cur, memory_order_relaxed) : NULL;
     if (t && blitz_stack_in_guard(t->stack, (uintptr_t)si->si_addr)) {
-        char buf[200];
-        int n = snprintf(buf, sizeof buf,
-                         "blitzshim: stack overflow in thread %llu (stack size %zu bytes, guard "
-                         "page hit at %p)\n",
-                         (unsigned long long)t->id, t->stack->size, si->si_addr);
-        if (write(2, buf, (size_t)n) < 0) {
-        }
+        blitz_overflow_report(t, "guard page hit");
     } else if ((g_prev.sa_flags & SA_SIGINFO) && g_prev.sa_sigaction) {
         g_prev.sa_sigaction(sig, si, uc);
         return;

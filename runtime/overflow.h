@@ -6,6 +6,10 @@
 #ifndef BLITZ_OVERFLOW_H
 #define BLITZ_OVERFLOW_H
 void blitz_overflow_install(void);
+struct blitz_task;
+/* Writes "blitzshim: stack overflow in thread N (stack size S bytes, <how>)" to stderr
+ * (async-signal-safe). */
+void blitz_overflow_report(struct blitz_task *t, const char *how);
 /* Gives the calling worker thread its alternate signal stack. */
 void blitz_overflow_thread_setup(void);
 #endif

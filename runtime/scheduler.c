@@ -31,7 +31,6 @@ static _Atomic int g_nspinning;
 static _Atomic uint64_t g_idle[BLITZ_MAX_WORKERS / 64];
 
 #define INJECT_EVERY 61u
-#define POLL_EVERY 64u
 #define STEAL_ROUNDS 3
 
 int blitz_rt_workers(void) { return g_nprocs; }
@@ -90,15 +89,17 @@ static void inject_batch(blitz_task *const *tasks, uint32_t n)
  * idle processor comes to steal. */
 static void runq_put(blitz_proc *p, blitz_task *t, uint32_t wake_at)
 {
-    while (!blitz_runq_push(&p->runq, t)) {
-        /* Full: move half of it (and t) to the global queue, as Go does. */
-        blitz_task *batch[BLITZ_RUNQ_SIZE / 2 + 1];
-        uint32_t n = blitz_runq_pop_batch(&p->runq, BLITZ_RUNQ_SIZE / 2, batch);
-        if (n == 0)
-            continue;
-        batch[n++] = t;
-        inject_batch(batch, n);
-        break;
+    if (!blitz_runq_push(&p->runq, t)) {
+        /* Full: move half of it to the global queue, as Go does, in small chunks (this can
+         * run on a task's stack, which may be only 16 KiB), then t. */
+        blitz_task *batch[64];
+        for (uint32_t moved = 0, n; moved < BLITZ_RUNQ_SIZE / 2; moved += n) {
+            if (!(n = blitz_runq_pop_batch(&p->runq, 64, batch)))
+                break;
+            inject_batch(batch, n);
+        }
+        if (!blitz_runq_push(&p->runq, t))
+            inject_batch(&t, 1);
     }
     if (blitz_runq_len(&p->runq) >= wake_at)
         maybe_wake_idle();
@@ -244,24 +245,11 @@ void blitz_sched_exit_current(void)
     __builtin_unreachable();
 }
 
-static void report_overflow(blitz_task *t)
-{
-    char buf[200];
-    int n = snprintf(buf, sizeof buf,
-                     "blitzshim: stack overflow in thread %llu (stack size %zu bytes): the canary "
-                     "below its stack was overwritten; aborting\n",
-                     (unsigned long long)t->id, t->stack->size);
-    if (write(2, buf, (size_t)n) < 0) {
-    }
-    abort();
-}
-
 static void run_task(blitz_machine *m, blitz_task *t)
 {
     blitz_proc *p = m->p;
     t->m = m;
-    m->cur = t;
-    atomic_store_explicit(&m->running, 1, memory_order_relaxed);
+    atomic_store_explicit(&m->cur, t, memory_order_relaxed);
     atomic_store_explicit(&t->state, BLITZ_T_RUNNING, memory_order_relaxed);
     blitz_tls_set_self(t);
     errno = t->saved_errno;
@@ -271,13 +259,14 @@ static void run_task(blitz_machine *m, blitz_task *t)
     blitz_san_after(&m->san, &t->san);
     t->saved_errno = errno;
     blitz_tls_set_self(NULL);
-    m->cur = NULL;
-    atomic_store_explicit(&m->running, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->cur, NULL, memory_order_relaxed);
 
     if ((uintptr_t)t->ctx.sp < t->sp_min)
         t->sp_min = (uintptr_t)t->ctx.sp;
-    if (t->canary && *t->canary != BLITZ_STACK_CANARY)
-        report_overflow(t);
+    if (t->canary && *t->canary != BLITZ_STACK_CANARY) {
+        blitz_overflow_report(t, "the canary below its stack was overwritten");
+        abort();
+    }
 
     p = m->p; /* a fork in the task may have rebuilt the runtime around this machine */
     switch (m->intent) {
@@ -352,7 +341,7 @@ static void run_timers(blitz_proc *p)
     run_timers_of(p, p, blitz_now_ns());
 }
 
-/* An idle worker fires the overdue timers of workers that are running a task. */
+/* An idle worker fires the other workers' overdue timers (theirs may be busy or stuck). */
 static void run_foreign_timers(blitz_proc *p, uint64_t now)
 {
     for (int i = 0; i < g_nprocs; i++) {
@@ -369,7 +358,7 @@ static uint64_t foreign_busy_min(blitz_proc *p)
     uint64_t d = UINT64_MAX;
     for (int i = 0; i < g_nprocs; i++) {
         blitz_proc *q = &g_procs[i];
-        if (q != p && q->m && atomic_load_explicit(&q->m->running, memory_order_relaxed)) {
+        if (q != p && q->m && atomic_load_explicit(&q->m->cur, memory_order_relaxed)) {
             uint64_t x = blitz_timerheap_min(&q->timers);
             if (x < d)
                 d = x;
@@ -460,16 +449,14 @@ static int anyone_has_work(void)
  * to steal what they make runnable. A kernel wake-up from idle costs more than that on some
  * machines (about 10 ms on the development VM, where a 1 ms sleep would otherwise take 11
  * and every cross-worker hand-off would wait for a sleeping vCPU). Returns 1 when it is
- * time to look for work again, 0 when the worker should block. I/O is polled every
- * POLL_SPIN_NS while spinning. */
-#define POLL_SPIN_NS 50000u
+ * time to look for work again, 0 when the worker should block. */
 static uint64_t g_timer_spin_ns = 1000000;
 
 static int others_running(blitz_proc *p)
 {
     for (int i = 0; i < g_nprocs; i++) {
         blitz_proc *o = &g_procs[i];
-        if (o != p && o->m && atomic_load_explicit(&o->m->running, memory_order_relaxed))
+        if (o != p && o->m && atomic_load_explicit(&o->m->cur, memory_order_relaxed))
             return 1;
     }
     return 0;
@@ -481,7 +468,7 @@ static int spin_before_block(blitz_proc *p)
         return 0;
     /* Counted as spinning: producers then skip the ev_async wake-up of a sleeping worker. */
     atomic_fetch_add(&g_nspinning, 1);
-    uint64_t now = blitz_now_ns(), spin_end = now + g_timer_spin_ns, next_poll = now + POLL_SPIN_NS;
+    uint64_t now = blitz_now_ns(), spin_end = now + g_timer_spin_ns;
     int found = 0;
     for (unsigned i = 0;; i++) {
         if (anyone_has_work() || atomic_load_explicit(&g_shutdown, memory_order_relaxed)) {
@@ -510,11 +497,6 @@ static int spin_before_block(blitz_proc *p)
         for (int k = 0; k < 32; k++)
             __builtin_ia32_pause();
         now = blitz_now_ns();
-        if (now >= next_poll) {
-            if (p->io_watchers)
-                ev_run(p->loop, EVRUN_NOWAIT);
-            next_poll = now + POLL_SPIN_NS;
-        }
     }
     if (atomic_fetch_sub(&g_nspinning, 1) == 1 && found)
         maybe_wake_idle();
@@ -552,8 +534,6 @@ static blitz_task *find_runnable(blitz_machine *m)
         blitz_task *t;
         p->tick++;
         run_timers(p);
-        if (p->tick % POLL_EVERY == 0 && p->io_watchers)
-            ev_run(p->loop, EVRUN_NOWAIT); /* only once there is I/O to look at */
         if (p->tick % INJECT_EVERY == 0 && (t = inject_take(p)))
             return t;
         if ((t = local_work(p)) || (t = inject_take(p)))

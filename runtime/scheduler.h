@@ -41,7 +41,6 @@ typedef struct __attribute__((aligned(64))) blitz_proc {
     uint64_t lifo_seen_stamp[BLITZ_MAX_WORKERS]; /* thief side: victim's stamp when first seen */
     uint64_t lifo_seen_ns[BLITZ_MAX_WORKERS];    /* ... and when */
     int firing_timers;                 /* owner: inside run_timers (wake-ups go to the queue) */
-    unsigned io_watchers;              /* program I/O watchers on the loop: poll it while busy */
     struct blitz_machine *m;
     blitz_proc_stats stats;
 } blitz_proc;
@@ -51,8 +50,7 @@ enum { BLITZ_INTENT_NONE, BLITZ_INTENT_YIELD, BLITZ_INTENT_PARK, BLITZ_INTENT_EX
 typedef struct blitz_machine {
     blitz_ctx sched_ctx;
     blitz_proc *p;
-    struct blitz_task *cur;
-    _Atomic int running;        /* a task is on this machine (read by spinning workers) */
+    struct blitz_task *_Atomic cur; /* the task on this machine (read by spinning workers) */
     int intent;
     pthread_t thread;
     int index;

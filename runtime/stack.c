@@ -222,7 +222,6 @@ static void prepare_for_use(blitz_stack *s)
     s->next = NULL;
     s->uses++;
     s->sp_min = (uintptr_t)s->hi;
-    memset(blitz_stack_hdr_user(s), 0, BLITZ_STACK_HDR_USER_MAX);
 }
 
 blitz_stack *blitz_stack_get(blitz_stack_cache *cache, size_t size, size_t guard)
@@ -265,7 +264,6 @@ blitz_stack *blitz_stack_wrap_user(void *addr, size_t size)
     }
     blitz_stack *s = (blitz_stack *)(top - BLITZ_STACK_HDR);
     init_desc(s, addr, (size_t)((char *)s - (char *)addr), BLITZ_STACK_USER);
-    memset(blitz_stack_hdr_user(s), 0, BLITZ_STACK_HDR_USER_MAX);
     s->uses = 1;
     return s;
 }

@@ -60,7 +60,7 @@ size_t blitz_stack_default_guard(void);
 
 /* Returns a stack with at least `size` usable bytes and a guard of `guard` bytes (rounded to
  * pages), or NULL with errno = EAGAIN (no memory / address space) . cache may be NULL.
- * The header area (hi .. hi+BLITZ_STACK_HDR) is zero-filled except for the descriptor. */
+ * The user part of the header (blitz_stack_hdr_user) holds whatever it held before. */
 blitz_stack *blitz_stack_get(blitz_stack_cache *cache, size_t size, size_t guard);
 
 /* Wraps user memory [addr, addr+size) as a USER stack; the header is carved from its top.

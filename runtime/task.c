@@ -71,7 +71,8 @@ blitz_task *blitz_task_spawn(void *(*fn)(void *), void *arg, const blitz_spawn_a
     }
     if (!s)
         return NULL;
-    blitz_task *t = blitz_stack_hdr_user(s); /* zero-filled by the stack module */
+    blitz_task *t = blitz_stack_hdr_user(s);
+    memset(t, 0, sizeof *t); /* a pooled stack still holds its previous task */
     t->magic = BLITZ_TASK_MAGIC;
     t->stack = s;
     t->canary = s->canary;
