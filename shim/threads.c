@@ -38,6 +38,14 @@ static blitz_task *task_of(pthread_t th, int *freed)
     return blitz_task_from_handle((uintptr_t)th, freed);
 }
 
+/* Declares t, the task behind handle th; for a handle that is not a live task, returns
+ * ESRCH (a thread already joined) or the result of the libc call (a thread we do not own). */
+#define TASK_OR_LIBC(t, th, libc_call)                                                   \
+    int t##_freed;                                                                       \
+    blitz_task *t = task_of(th, &t##_freed);                                             \
+    if (!t)                                                                              \
+    return t##_freed ? ESRCH : (libc_call)
+
 /* Tasks run the program's start routine directly; the runtime's exit hook does the rest. */
 BLITZ_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
                                 void *(*fn)(void *), void *arg)
@@ -135,10 +143,7 @@ BLITZ_EXPORT int pthread_join(pthread_t th, void **ret)
 
 BLITZ_EXPORT int pthread_tryjoin_np(pthread_t th, void **ret)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_tryjoin_np)(th, ret);
+    TASK_OR_LIBC(t, th, REAL(pthread_tryjoin_np)(th, ret));
     return join_task(t, ret, 1, 0);
 }
 
@@ -167,19 +172,13 @@ BLITZ_EXPORT int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
 
 BLITZ_EXPORT int pthread_detach(pthread_t th)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_detach)(th);
+    TASK_OR_LIBC(t, th, REAL(pthread_detach)(th));
     return blitz_task_detach(t);
 }
 
 BLITZ_EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_getattr_np)(th, attr);
+    TASK_OR_LIBC(t, th, REAL(pthread_getattr_np)(th, attr));
     int rc = pthread_attr_init(attr);
     if (rc)
         return rc;
@@ -197,10 +196,7 @@ BLITZ_EXPORT int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 
 BLITZ_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_setname_np)(th, name);
+    TASK_OR_LIBC(t, th, REAL(pthread_setname_np)(th, name));
     if (strlen(name) > 15)
         return ERANGE;
     memset(shim_of(t)->name, 0, 16);
@@ -210,10 +206,7 @@ BLITZ_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 
 BLITZ_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_getname_np)(th, buf, len);
+    TASK_OR_LIBC(t, th, REAL(pthread_getname_np)(th, buf, len));
     if (len < 16)
         return ERANGE;
     memcpy(buf, shim_of(t)->name, 16);
@@ -236,10 +229,7 @@ static int check_sched(int policy, const struct sched_param *sp)
 
 BLITZ_EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sched_param *sp)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_setschedparam)(th, policy, sp);
+    TASK_OR_LIBC(t, th, REAL(pthread_setschedparam)(th, policy, sp));
     int rc = check_sched(policy, sp);
     if (rc)
         return rc;
@@ -250,10 +240,7 @@ BLITZ_EXPORT int pthread_setschedparam(pthread_t th, int policy, const struct sc
 
 BLITZ_EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_param *sp)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_getschedparam)(th, policy, sp);
+    TASK_OR_LIBC(t, th, REAL(pthread_getschedparam)(th, policy, sp));
     *policy = shim_of(t)->sched_policy;
     sp->sched_priority = shim_of(t)->sched_priority;
     return 0;
@@ -261,10 +248,7 @@ BLITZ_EXPORT int pthread_getschedparam(pthread_t th, int *policy, struct sched_p
 
 BLITZ_EXPORT int pthread_setschedprio(pthread_t th, int prio)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_setschedprio)(th, prio);
+    TASK_OR_LIBC(t, th, REAL(pthread_setschedprio)(th, prio));
     struct sched_param sp = { .sched_priority = prio };
     int rc = check_sched(shim_of(t)->sched_policy, &sp);
     if (rc)
@@ -275,28 +259,19 @@ BLITZ_EXPORT int pthread_setschedprio(pthread_t th, int prio)
 
 BLITZ_EXPORT int pthread_getcpuclockid(pthread_t th, clockid_t *clk)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_getcpuclockid)(th, clk);
+    TASK_OR_LIBC(t, th, REAL(pthread_getcpuclockid)(th, clk));
     return ENOENT; /* no per-task CPU clock: the kernel only counts OS threads */
 }
 
 BLITZ_EXPORT int pthread_setaffinity_np(pthread_t th, size_t n, const cpu_set_t *set)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_setaffinity_np)(th, n, set);
+    TASK_OR_LIBC(t, th, REAL(pthread_setaffinity_np)(th, n, set));
     return CPU_COUNT_S(n, set) ? 0 : EINVAL; /* accepted, not applied (docs) */
 }
 
 BLITZ_EXPORT int pthread_getaffinity_np(pthread_t th, size_t n, cpu_set_t *set)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_getaffinity_np)(th, n, set);
+    TASK_OR_LIBC(t, th, REAL(pthread_getaffinity_np)(th, n, set));
     return sched_getaffinity(0, n, set) == 0 ? 0 : errno;
 }
 
@@ -309,10 +284,7 @@ static int valid_signal(int sig)
 
 BLITZ_EXPORT int pthread_kill(pthread_t th, int sig)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_kill)(th, sig);
+    TASK_OR_LIBC(t, th, REAL(pthread_kill)(th, sig));
     if (!valid_signal(sig))
         return EINVAL;
     if (sig == 0 || t->done)
@@ -323,10 +295,7 @@ BLITZ_EXPORT int pthread_kill(pthread_t th, int sig)
 
 BLITZ_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval val)
 {
-    int freed;
-    blitz_task *t = task_of(th, &freed);
-    if (!t)
-        return freed ? ESRCH : REAL(pthread_sigqueue)(th, sig, val);
+    TASK_OR_LIBC(t, th, REAL(pthread_sigqueue)(th, sig, val));
     if (!valid_signal(sig))
         return EINVAL;
     if (sig == 0 || t->done)
