@@ -43,10 +43,11 @@ static void print_stats(void)
     blitz_stack_counters_get(&sc);
     dprintf(2,
             "blitzshim stats: workers=%d tasks_created=%llu peak_alive=%llu alive=%llu "
-            "switches=%llu steals=%llu parks=%llu idle_wakeups=%llu guarded_stacks=%llu "
+            "switches=%llu busiest_worker_share=%.2f steals=%llu parks=%llu idle_wakeups=%llu guarded_stacks=%llu "
             "slab_stacks=%llu stack_maps=%llu stack_trims=%llu\n",
             blitz_rt_workers(), (unsigned long long)s.spawned, (unsigned long long)s.peak_alive,
             (unsigned long long)s.alive, (unsigned long long)s.switches,
+            s.switches ? (double)s.busiest_switches / (double)s.switches : 0.0,
             (unsigned long long)s.steals, (unsigned long long)s.parks,
             (unsigned long long)s.wakeups, (unsigned long long)sc.guarded_live,
             (unsigned long long)sc.slab_live, (unsigned long long)sc.mmaps,

@@ -34,6 +34,16 @@ uint32_t blitz_runq_pop_batch(blitz_runq *q, uint32_t n, struct blitz_task **out
 /* Any thread: moves about half of victim's tasks into dst (whose owner must be the caller)
  * and returns one of them to run now, or NULL. */
 struct blitz_task *blitz_runq_steal(blitz_runq *victim, blitz_runq *dst);
+/* Owner: the task k places behind the head, or NULL; a hint only (a stealer may take it), for
+ * prefetching. */
+static inline struct blitz_task *blitz_runq_peek(blitz_runq *q, uint32_t k)
+{
+    uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    uint32_t tl = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    if (tl - h <= k)
+        return 0;
+    return atomic_load_explicit(&q->buf[(h + k) & (BLITZ_RUNQ_SIZE - 1)], memory_order_relaxed);
+}
 /* Approximate length (any thread). */
 uint32_t blitz_runq_len(blitz_runq *q);
 #endif

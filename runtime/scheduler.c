@@ -554,6 +554,18 @@ static blitz_task *find_runnable(blitz_machine *m)
     }
 }
 
+/* With thousands of tasks each switch misses the cache on the task's header and the top of
+ * its stack, which sit next to each other: start loading the next task's while this one
+ * runs. Prefetches never fault, so a stale hint costs nothing. */
+static inline void prefetch_task(blitz_task *t)
+{
+    if (!t)
+        return;
+    const char *c = (const char *)t;
+    for (int i = -8; i < 3; i++)
+        __builtin_prefetch(c + 64 * i, 1, 3);
+}
+
 static void machine_loop(blitz_machine *m)
 {
     blitz_tls_set_machine(m);
@@ -563,6 +575,7 @@ static void machine_loop(blitz_machine *m)
         blitz_task *t = find_runnable(m);
         if (!t)
             return; /* shutdown */
+        prefetch_task(blitz_runq_peek(&m->p->runq, 0));
         run_task(m, t);
     }
 }
@@ -735,7 +748,10 @@ void blitz_rt_stats_get(blitz_rt_stats *out)
     out->alive = blitz_tasks_alive();
     for (int i = 0; i < g_nprocs; i++) {
         blitz_proc_stats *s = &g_procs[i].stats;
-        out->switches += atomic_load_explicit(&s->switches, memory_order_relaxed);
+        uint64_t sw = atomic_load_explicit(&s->switches, memory_order_relaxed);
+        out->switches += sw;
+        if (sw > out->busiest_switches)
+            out->busiest_switches = sw;
         out->steals += atomic_load_explicit(&s->steals, memory_order_relaxed);
         out->parks += atomic_load_explicit(&s->parks, memory_order_relaxed);
         out->wakeups += atomic_load_explicit(&s->wakeups, memory_order_relaxed);

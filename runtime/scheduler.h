@@ -106,6 +106,7 @@ void blitz_rt_fork_child(void);
 /* Sums of the per-processor counters. */
 typedef struct blitz_rt_stats {
     uint64_t spawned, switches, steals, parks, wakeups, peak_alive, alive;
+    uint64_t busiest_switches; /* switches of the processor that made the most */
 } blitz_rt_stats;
 void blitz_rt_stats_get(blitz_rt_stats *out);
 
