@@ -64,6 +64,7 @@ int blitz_config_from_env(blitz_config *cfg)
     }
     cfg->stack_size = dflt;
     cfg->timer_spin_us = 1000;
+    cfg->tls_worker = 0;
 
     const char *v = getenv("BLITZ_WORKERS");
     if (v && *v) {
@@ -87,6 +88,15 @@ int blitz_config_from_env(blitz_config *cfg)
         if (parse_size(v, &n) != 0 || strpbrk(v, "kKmMgG") || n > 100000)
             return bad("BLITZ_TIMER_SPIN_US", v, "a whole number of microseconds from 0 to 100000");
         cfg->timer_spin_us = (unsigned)n;
+    }
+    v = getenv("BLITZ_TLS");
+    if (v && *v) {
+        if (strcmp(v, "task") == 0)
+            cfg->tls_worker = 0;
+        else if (strcmp(v, "worker") == 0)
+            cfg->tls_worker = 1;
+        else
+            return bad("BLITZ_TLS", v, "task (each thread its own TLS, the default) or worker");
     }
     if (parse_bool("BLITZ_DISABLE", &cfg->disable) || parse_bool("BLITZ_STATS", &cfg->stats))
         return -1;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "attr.h"
 #include "config.h"
+#include "tls.h"
 #include "fork.h"
 #include "overflow.h"
 #include "real.h"
@@ -74,6 +75,28 @@ static size_t main_stack_size(size_t dflt)
     return dflt > (8u << 20) ? dflt : (8u << 20);
 }
 
+/* Task TLS mode: probe glibc, then move this (main) OS thread onto a fresh thread block so
+ * that the root task can keep main's own, with whatever constructors left in it. Returns
+ * main's thread pointer, or NULL when tasks share their worker's TLS. */
+static void *setup_task_tls(void)
+{
+    blitz_tls_layout l;
+    char why[256];
+    if (blitz_tls_probe(&l, blitz_real.pthread_create, blitz_real.pthread_join, why,
+                        sizeof why) != 0) {
+        fprintf(stderr, "blitzshim: per-thread TLS for green threads is not available with "
+                        "this glibc (%s); running with BLITZ_TLS=worker\n", why);
+        return NULL;
+    }
+    blitz_tls_configure(&l);
+    void *main_tp = blitz_tls_detach_caller();
+    if (!main_tp) {
+        fprintf(stderr, "blitzshim: out of memory setting up thread blocks\n");
+        exit(2);
+    }
+    return main_tp;
+}
+
 static int blitz_main(int argc, char **argv, char **envp)
 {
     blitz_config cfg;
@@ -88,6 +111,7 @@ static int blitz_main(int argc, char **argv, char **envp)
     shim_attr_check_layout();
     shim_set_default_stack_size(cfg.stack_size);
     read_process_name();
+    void *main_tp = cfg.tls_worker ? NULL : setup_task_tls();
     blitz_task_hooks hooks = { shim_task_exit_hook, last_task_exited };
     blitz_task_set_hooks(&hooks);
     blitz_rt_config rc = { cfg.workers, cfg.stack_size, 0, cfg.timer_spin_us };
@@ -104,7 +128,7 @@ static int blitz_main(int argc, char **argv, char **envp)
     if (cfg.stats)
         atexit(print_stats);
     /* Joinable, like NPTL's main thread; nobody joins it, so its stack stays (as main's). */
-    blitz_spawn_attr sa = { main_stack_size(cfg.stack_size), (size_t)-1, NULL, 0,
+    blitz_spawn_attr sa = { main_stack_size(cfg.stack_size), (size_t)-1, NULL, 0, main_tp,
                             shim_thread_init_child };
     blitz_task *root = blitz_task_spawn(root_task, NULL, &sa);
     if (!root) {

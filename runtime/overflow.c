@@ -14,15 +14,18 @@ void blitz_overflow_report(blitz_task *t, const char *how)
 {
     char buf[200];
     int n = snprintf(buf, sizeof buf, "blitzshim: stack overflow in thread %llu (stack size %zu bytes, %s)\n",
-                     (unsigned long long)t->id, t->stack->size, how);
+                     (unsigned long long)t->id, t->stack_request, how);
     if (n > 0 && write(2, buf, (size_t)n) < 0) {
     }
 }
 
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
+    /* In task TLS mode the handler runs on the task's thread block: self is the task. */
+    blitz_task *t = blitz_self();
     blitz_machine *m = blitz_tls_machine();
-    blitz_task *t = m ? atomic_load_explicit(&m->cur, memory_order_relaxed) : NULL;
+    if (!t && m)
+        t = atomic_load_explicit(&m->cur, memory_order_relaxed);
     if (t && blitz_stack_in_guard(t->stack, (uintptr_t)si->si_addr)) {
         blitz_overflow_report(t, "guard page hit");
     } else if ((g_prev.sa_flags & SA_SIGINFO) && g_prev.sa_sigaction) {

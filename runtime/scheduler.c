@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "overflow.h"
 #include "scheduler.h"
+#include "tls.h"
 #include "self.h"
 #include "waiter.h"
 
@@ -251,14 +252,24 @@ static void run_task(blitz_machine *m, blitz_task *t)
     t->m = m;
     atomic_store_explicit(&m->cur, t, memory_order_relaxed);
     atomic_store_explicit(&t->state, BLITZ_T_RUNNING, memory_order_relaxed);
-    blitz_tls_set_self(t);
-    errno = t->saved_errno;
     bump(&p->stats.switches);
+    void *tp = t->tp;
+    if (tp) {
+        /* Task TLS: its own block says who it is and holds its errno. */
+        blitz_tls_set_tp(tp);
+    } else {
+        blitz_tls_set_self(t);
+        errno = t->saved_errno;
+    }
     blitz_san_before(&m->san, &t->san, 0);
     blitz_ctx_switch(&m->sched_ctx, &t->ctx);
     blitz_san_after(&m->san, &t->san);
-    t->saved_errno = errno;
-    blitz_tls_set_self(NULL);
+    if (tp) {
+        blitz_tls_set_tp(m->tp);
+    } else {
+        t->saved_errno = errno;
+        blitz_tls_set_self(NULL);
+    }
     atomic_store_explicit(&m->cur, NULL, memory_order_relaxed);
 
     if ((uintptr_t)t->ctx.sp < t->sp_min)
@@ -568,6 +579,7 @@ static inline void prefetch_task(blitz_task *t)
 
 static void machine_loop(blitz_machine *m)
 {
+    m->tp = blitz_tls_tp();
     blitz_tls_set_machine(m);
     blitz_overflow_thread_setup();
     m->san.fiber = blitz_san_fiber_current();
@@ -696,6 +708,8 @@ void blitz_rt_fork_child(void)
         return; /* forked by a thread the runtime does not own: the child runs no tasks */
     blitz_machine *m = self->m;
     blitz_task_fork_child(self);
+    if (self->tp)
+        blitz_tls_fork_child(self->tp, m->tp);
     /* Only this thread survived. Abandon every other task and processor (their memory stays
      * as the parent left it, like the stacks of the parent's other threads under NPTL) and
      * build fresh processors; this machine drives the new processor 0. */

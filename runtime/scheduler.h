@@ -55,6 +55,7 @@ typedef struct blitz_machine {
     pthread_t thread;
     int index;
     void *altstack;
+    void *tp;                       /* thread pointer of the scheduler context */
     blitz_san san;
 } blitz_machine;
 

@@ -3,6 +3,7 @@
 #include "scheduler.h"
 #include "self.h"
 #include "task.h"
+#include "tls.h"
 #include "waiter.h"
 
 __thread struct blitz_task *blitz_tls_self_v __attribute__((tls_model("initial-exec")));
@@ -37,12 +38,19 @@ static void task_main(void *arg)
 {
     blitz_task *t = arg;
     blitz_san_after(&t->san, &t->m->san);
+    if (t->tp && !t->tls_adopted)
+        blitz_tls_task_start();
     if (__builtin_setjmp(t->exit_jb) == 0)
         t->retval = t->fn(t->arg);
     /* Here by return or by blitz_task_exit; locals may not have survived the jump. */
     t = blitz_self();
+    /* NPTL's order: thread_local destructors, key destructors, then libc's own state. */
+    if (t->tp)
+        blitz_tls_thread_dtors();
     if (g_hooks.exit_hook)
         g_hooks.exit_hook(t);
+    if (t->tp)
+        blitz_tls_task_exit();
     if (atomic_fetch_sub_explicit(&g_alive, 1, memory_order_acq_rel) == 1 && g_hooks.last_exit)
         g_hooks.last_exit();
     blitz_sched_exit_current();
@@ -55,36 +63,62 @@ void blitz_task_exit(void *retval)
     __builtin_longjmp(t->exit_jb, 1);
 }
 
+static void release_stack(blitz_stack *s) { blitz_stack_put(blitz_sched_stack_cache(), s); }
+
 blitz_task *blitz_task_spawn(void *(*fn)(void *), void *arg, const blitz_spawn_attr *attr)
 {
-    blitz_spawn_attr dflt = { 0, (size_t)-1, NULL, 0, NULL };
+    blitz_spawn_attr dflt = { 0, (size_t)-1, NULL, 0, NULL, NULL };
     if (!attr)
         attr = &dflt;
+    /* Task TLS mode: the thread block sits between the stack and its header, on top of the
+     * requested size (user stacks give it up from their top, as under NPTL). */
+    size_t area = attr->adopt_tp ? 0 : blitz_tls_area();
     blitz_stack *s;
     if (attr->stack_addr) {
         s = blitz_stack_wrap_user(attr->stack_addr, attr->stack_size);
+        if (s && (size_t)(s->hi - s->lo) < area + 2048) {
+            errno = EINVAL;
+            return NULL;
+        }
     } else {
         size_t size = attr->stack_size ? attr->stack_size : blitz_stack_default_size();
         size_t guard = attr->guard_size != (size_t)-1 ? attr->guard_size
                                                      : blitz_stack_default_guard();
-        s = blitz_stack_get(blitz_sched_stack_cache(), size, guard);
+        s = blitz_stack_get(blitz_sched_stack_cache(), size + area, guard);
     }
     if (!s)
         return NULL;
     blitz_task *t = blitz_stack_hdr_user(s);
     memset(t, 0, sizeof *t); /* a pooled stack still holds its previous task */
+    char *top = s->hi - area;
+    if (attr->adopt_tp) {
+        t->tp = attr->adopt_tp;
+        t->tls_adopted = 1;
+        blitz_tls_adopt(t->tp, t);
+    } else if (area) {
+        char *block = s->lo - s->guard;
+        t->tp = blitz_tls_init(s->hi, t, block, (size_t)(s->hi + BLITZ_STACK_HDR - block),
+                               s->guard);
+        if (!t->tp) {
+            release_stack(s);
+            errno = EAGAIN;
+            return NULL;
+        }
+    }
     t->magic = BLITZ_TASK_MAGIC;
     t->stack = s;
     t->canary = s->canary;
-    t->sp_min = (uintptr_t)s->hi;
+    t->sp_min = (uintptr_t)top;
     t->fn = fn;
     t->arg = arg;
+    t->stack_request = attr->stack_addr || attr->stack_size ? attr->stack_size
+                                                            : blitz_stack_default_size();
     t->detached = (uint8_t)(attr->detached != 0);
     t->id = atomic_fetch_add_explicit(&g_next_id, 1, memory_order_relaxed) + 1;
     t->san.fiber = blitz_san_fiber_create();
     t->san.bottom = s->lo;
-    t->san.size = (size_t)(s->hi - s->lo);
-    blitz_ctx_make(&t->ctx, s->hi, task_main, t);
+    t->san.size = (size_t)(top - s->lo);
+    blitz_ctx_make(&t->ctx, top, task_main, t);
     if (attr->prepare)
         attr->prepare(t, blitz_self());
     uint64_t alive = atomic_fetch_add_explicit(&g_alive, 1, memory_order_relaxed) + 1;
@@ -113,6 +147,8 @@ blitz_task *blitz_task_from_handle(uintptr_t h, int *freed)
 static void release(blitz_task *t)
 {
     t->magic = BLITZ_TASK_FREED;
+    if (t->tp && !t->tls_adopted)
+        blitz_tls_release(t->tp);
     t->stack->sp_min = t->sp_min; /* tells the pool how deep the stack was used */
     blitz_stack_put(blitz_sched_stack_cache(), t->stack);
 }

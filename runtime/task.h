@@ -42,6 +42,7 @@ typedef struct blitz_task {
     blitz_stack *stack;
     uint64_t *canary;               /* the stack's canary (SLAB stacks), checked per switch */
     uintptr_t sp_min;               /* lowest saved stack pointer; handed to the stack on release */
+    void *tp;                       /* task TLS mode: its thread pointer (tls.h); NULL: worker's */
 
     /* Waiting: the current interruptible waiter (for blitz_task_interrupt) and the task's
      * timer, used by timed waits. */
@@ -54,12 +55,14 @@ typedef struct blitz_task {
     void *arg;
     void *retval;
     uint64_t id;                    /* creation serial number, for reports */
+    size_t stack_request;           /* stack size the creator asked for, for reports */
     void *exit_jb[5];               /* __builtin_setjmp target: where exit lands */
 
     /* Join/detach protocol, guarded by join_lock. `done` is set by the scheduler after the
      * task has left its stack, so a joiner may free it at once. */
     blitz_lock join_lock;
     uint8_t detached, done, joined;
+    uint8_t tls_adopted;            /* tp is the process's main thread block: never freed */
     struct blitz_waiter *joiner;
     /* Task this one is joining, for EDEADLK detection. Written by its owner, read by other
      * joiners without a common lock: a best-effort check, as in NPTL. */
@@ -70,13 +73,14 @@ typedef struct blitz_task {
 } blitz_task;
 
 _Static_assert(sizeof(blitz_task) <= BLITZ_STACK_HDR_USER_MAX, "task does not fit its header");
-_Static_assert(offsetof(blitz_task, sp_min) < 64, "switch-path fields fit one cache line");
+_Static_assert(offsetof(blitz_task, tp) < 64, "switch-path fields fit one cache line");
 
 typedef struct blitz_spawn_attr {
     size_t stack_size;   /* 0: default */
     size_t guard_size;   /* (size_t)-1: default */
     void *stack_addr;    /* non-NULL: user stack [stack_addr, stack_addr+stack_size) */
     int detached;
+    void *adopt_tp;      /* task TLS mode: run on this existing thread block (the root task) */
     /* Called with the new task before it can run (may be NULL): lets the shim initialise
      * its per-thread state. parent is the calling task or NULL. */
     void (*prepare)(struct blitz_task *child, struct blitz_task *parent);

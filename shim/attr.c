@@ -42,6 +42,7 @@ int shim_attr_to_spawn(const pthread_attr_t *attr, blitz_spawn_attr *out)
     out->stack_addr = NULL;
     out->detached = 0;
     out->prepare = NULL;
+    out->adopt_tp = NULL;
     if (!attr)
         return 0;
     int ds;
