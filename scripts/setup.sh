@@ -7,7 +7,8 @@ BUILD=${1:-build}
 shift || true
 
 need=()
-for p in build-essential cmake pkg-config libev-dev libcriterion-dev; do
+# libssl-dev: tests/integration/tls_openssl.c (its CMake configuration fails without it)
+for p in build-essential cmake pkg-config libev-dev libcriterion-dev libssl-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 # Extra packages requested by the caller (tests, benchmarks), e.g. BLITZ_EXTRA_PKGS="g++ curl".

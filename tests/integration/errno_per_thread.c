@@ -1,4 +1,5 @@
-// blitz-skip-config: shim-w[2-9]* compiled code keeps &errno across blocking calls; with two workers a task that migrates then writes another worker's errno until per-task TLS (issue 3) lands
+// blitz-skip-config: shim-tlsworker BLITZ_TLS=worker shares a worker's TLS between its tasks by design; this program needs per-thread TLS
+// blitz-cflags: -O2
 // errno is per thread: 200 threads each set errno to a distinct value, then
 // sched_yield / nanosleep / usleep / create+join many times (successful calls
 // must not change errno) and check their own value is intact; failing calls

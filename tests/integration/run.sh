@@ -9,6 +9,8 @@
 #   shim-w1     LD_PRELOAD=BUILD_DIR/libblitzshim.so BLITZ_WORKERS=1
 #   shim-w4     LD_PRELOAD=BUILD_DIR/libblitzshim.so BLITZ_WORKERS=4 (more workers than CPUs)
 #   shim-off    LD_PRELOAD=BUILD_DIR/libblitzshim.so BLITZ_DISABLE=1 (every call must be libc's)
+#   shim-tlsworker  LD_PRELOAD=BUILD_DIR/libblitzshim.so BLITZ_TLS=worker (tasks share their
+#               worker's TLS; programs that need per-thread TLS skip it)
 #   linked-shared / linked-static
 #               the <name>_linked_* variants (tests marked `// blitz-linked`),
 #               without preload
@@ -25,9 +27,12 @@
 #   // blitz-skip-config: PATTERN REASON  skip the shim configurations matching the glob
 #                                PATTERN (e.g. shim-w1, shim-w[2-9]*), saying why
 #                                (a known limit with an open issue; printed as SKIP)
-#   // blitz-linked, // blitz-cflags: ...   (read by CMakeLists.txt)
+#   // blitz-linked, // blitz-cflags: ..., // blitz-libs: ...   (read by CMakeLists.txt)
 #
-# Environment: BLITZ_IT_CONFIGS (default "native shim-w2 shim-w1 shim-w4 shim-off linked") selects
+# Sources named lib*.c / lib*.cpp are modules (BIN_DIR/<name>.so) that test
+# programs dlopen() from the directory of their own executable; they are not run.
+#
+# Environment: BLITZ_IT_CONFIGS (default "native shim-w2 shim-w1 shim-w4 shim-off shim-tlsworker linked") selects
 # configurations (any shim-wN runs with N workers); BLITZ_IT_TIMEOUT sets the default timeout.
 # Prints `PASS name [config]` or `FAIL name [config]: reason` per run and, last,
 # exactly one line `N passed, N failed`.  Exits 1 if anything failed.
@@ -44,7 +49,7 @@ SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN_DIR=$BUILD/tests/integration
 LIB=$BUILD/libblitzshim.so
 DEFAULT_TIMEOUT=${BLITZ_IT_TIMEOUT:-120}
-CONFIGS=${BLITZ_IT_CONFIGS:-native shim-w2 shim-w1 shim-w4 shim-off linked}
+CONFIGS=${BLITZ_IT_CONFIGS:-native shim-w2 shim-w1 shim-w4 shim-off shim-tlsworker linked}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/blitz-it.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -89,7 +94,7 @@ run_prog() {
     (
       ulimit -S -s 8192 2>/dev/null
       cd "$WORK" || exit 99
-      exec timeout -k 5 "$t" env -u LD_PRELOAD -u BLITZ_WORKERS -u BLITZ_DISABLE "$@" "$bin" $args
+      exec timeout -k 5 "$t" env -u LD_PRELOAD -u BLITZ_WORKERS -u BLITZ_DISABLE -u BLITZ_TLS "$@" "$bin" $args
     ) </dev/null >"$outbase.out" 2>"$outbase.err"
     RC=$?
   } 2>/dev/null
@@ -167,6 +172,7 @@ while IFS= read -r n; do
 done < <(for f in "$SRC_DIR"/*.c "$SRC_DIR"/*.cpp; do
   [ -e "$f" ] || continue
   f=${f##*/}
+  case $f in lib*) continue ;; esac # modules for dlopen(), not programs
   echo "${f%.*}"
 done | LC_ALL=C sort)
 
@@ -202,6 +208,7 @@ for name in "${names[@]}"; do
     case $cfg in
       shim-w[0-9]*) env_extra="BLITZ_WORKERS=${cfg#shim-w}" ;;
       shim-off) env_extra="BLITZ_DISABLE=1" ;; # preloaded but disabled: every call is libc's
+      shim-tlsworker) env_extra="BLITZ_TLS=worker" ;;
       *) continue ;;
     esac
     # shellcheck disable=SC2053 # the directive's first word is a glob pattern
