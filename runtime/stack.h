@@ -2,8 +2,10 @@
  *
  * Every stack carries a header of BLITZ_STACK_HDR bytes at its top: the blitz_stack
  * descriptor followed by room for the task structure (task.c), as NPTL keeps struct pthread
- * at the top of a thread's stack. The header is half a page, so a thread that blocks with a
- * shallow stack has its header and its frames in one resident page. The usable stack lies
+ * at the top of a thread's stack. The header is 1,664 bytes: with a task's glibc thread block
+ * (2,368 bytes of struct pthread on glibc 2.36, see tls.h) right below it, both share the top
+ * page, and a thread that blocks with a shallow stack has its TLS and frames in the next;
+ * without thread blocks, header and frames share one page. The usable stack lies
  * below the header and is at least the requested size.
  *
  * Kinds: GUARDED (own mapping, PROT_NONE guard below; 2 memory maps each), SLAB (carved
@@ -18,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BLITZ_STACK_HDR 2048u
+#define BLITZ_STACK_HDR 1664u
 #define BLITZ_STACK_CANARY 0xb1a75eedc0ffee11ull
 #define BLITZ_STACK_CACHE_MAX 64
 

@@ -57,7 +57,7 @@ echo "workload,variant,run,status,exit,secs,ok,metric,value,line" >"$CSV"
 
 # run_bench LABEL TIMEOUT PROG ARGS...
 # RUNS rounds of (native, shim) runs of $BIN/PROG ARGS; $NATIVE_ARGS / $SHIM_ARGS are appended
-# for one variant only. One runs.csv row per run; status is ok, failed, timeout, nolib (library
+# for one variant only; $SHIM_ENV (VAR=value words) is set for the shim runs. One runs.csv row per run; status is ok, failed, timeout, nolib (library
 # missing) or notpreloaded (the library did not get mapped).
 run_bench() {
   local label=$1 limit=$2 prog=$3 i v rc status line extra ok metric value secs
@@ -65,7 +65,7 @@ run_bench() {
   for ((i = 1; i <= RUNS; i++)); do
     for v in native shim; do
       local pre=() out=$OUT/logs/$label.$v.$i
-      if [ "$v" = shim ]; then extra=${SHIM_ARGS:-}; pre=(LD_PRELOAD="$SHIM"); else extra=${NATIVE_ARGS:-}; fi
+      if [ "$v" = shim ]; then extra=${SHIM_ARGS:-}; pre=(LD_PRELOAD="$SHIM" ${SHIM_ENV:-}); else extra=${NATIVE_ARGS:-}; fi
       if [ "$v" = shim ] && [ ! -f "$SHIM" ]; then
         rc=- status=nolib line='' secs=0
       else
@@ -164,7 +164,23 @@ bench_alive() {
   row alive creates_per_s higher "" ""
 }
 
-WORKLOADS="create_join sleep_storm alive"
+# The cost of a switch: sched_yield() among 100 threads (per task-TLS and worker-TLS mode).
+bench_yield_switch() {
+  run_bench yield_switch 120 yield_switch -t 100 -r 20000
+  row yield_switch ns_per_yield lower "" ""
+}
+
+# BLITZ_TLS=worker (tasks share their worker's TLS): what per-task TLS costs, side by side.
+bench_tls_worker() {
+  SHIM_ENV=BLITZ_TLS=worker run_bench create_join_tlsworker 60 create_join -n 100000
+  row create_join_tlsworker creates_per_s higher "" "BLITZ_TLS=worker"
+  SHIM_ENV=BLITZ_TLS=worker run_bench yield_switch_tlsworker 120 yield_switch -t 100 -r 20000
+  row yield_switch_tlsworker ns_per_yield lower "" "BLITZ_TLS=worker"
+  SHIM_ENV=BLITZ_TLS=worker run_bench alive_tlsworker 120 alive -n 10000
+  row alive_tlsworker bytes_per_thread lower "" "BLITZ_TLS=worker"
+}
+
+WORKLOADS="create_join sleep_storm alive yield_switch tls_worker"
 for w in $WORKLOADS; do "bench_$w"; done
 
 # alive_note: "alive: native stops at N threads (...)" from the native alive runs

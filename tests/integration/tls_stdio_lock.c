@@ -1,3 +1,4 @@
+// blitz-skip-config: shim-tlsworker BLITZ_TLS=worker shares a worker's TLS between its tasks by design; this program needs per-thread TLS
 // blitz-timeout: 30
 // glibc's stdio locks (flockfile/ftrylockfile/funlockfile, and the lock every
 // fprintf/fputs takes inside) are recursive and owned per thread: the owner is
@@ -54,7 +55,7 @@ static char src[NCHUNK * CHUNK];
 static long chunk_off[NT][R1];
 static char chunk_got[NT][R1][CHUNK];
 
-/* probe channels: 0 = out, 1 = in.  Only the holder of a stream's lock writes
+/* probe channels: 0 = out, 1 = in.  The holder of a stream's lock increments
  * req; the prober answers by copying it into ack after its ftrylockfile. */
 static struct {
     unsigned req, ack;
@@ -79,9 +80,10 @@ static void lock_polling(FILE *f, unsigned *seed)
 /* the holder of stream s's lock asks the prober to try it, and waits (yielding) */
 static void probe_held(int s, unsigned *seed)
 {
-    unsigned r = __atomic_load_n(&probe[s].req, __ATOMIC_RELAXED) + 1;
-    __atomic_store_n(&probe[s].req, r, __ATOMIC_RELEASE);
-    while (__atomic_load_n(&probe[s].ack, __ATOMIC_ACQUIRE) != r)
+    /* an atomic increment and "ack at least r": a broken lock that lets two
+     * holders in at once must give FAIL lines, not a hang */
+    unsigned r = __atomic_add_fetch(&probe[s].req, 1, __ATOMIC_ACQ_REL);
+    while ((int)(__atomic_load_n(&probe[s].ack, __ATOMIC_ACQUIRE) - r) < 0)
         pause_rand(seed);
 }
 
