@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <link.h>
+#include <sys/auxv.h>
 #include "lock.h"
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 static size_t g_default_size = 8u << 20;
 static size_t g_default_guard = PAGE;
+static int g_prot = PROT_READ | PROT_WRITE;
 
 /* Global pool, by size class: shared by processors when their caches run dry or overflow.
  * g_pool_n (all classes) lets get() skip the lock when the pool is empty. */
@@ -87,10 +90,24 @@ static uint64_t read_max_map_count(void)
     return v;
 }
 
+/* The executable's PT_GNU_STACK (absent: executable, the old default). Code such as GCC's
+ * nested-function trampolines needs it, and glibc maps every thread stack to match. */
+static int program_stack_executable(void)
+{
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    unsigned long n = getauxval(AT_PHNUM);
+    for (unsigned long i = 0; ph && i < n; i++)
+        if (ph[i].p_type == PT_GNU_STACK)
+            return (ph[i].p_flags & PF_X) != 0;
+    return ph != NULL;
+}
+
 void blitz_stack_setup(size_t default_size, size_t default_guard)
 {
     g_default_size = round_page(default_size);
     g_default_guard = round_page(default_guard);
+    if (program_stack_executable())
+        g_prot |= PROT_EXEC;
     /* Each guarded stack costs 2 maps; leave room for everything else the process maps. */
     uint64_t maps = read_max_map_count();
     uint64_t reserve = maps / 4 > 8192 ? maps / 4 : 8192;
@@ -101,9 +118,12 @@ void blitz_stack_set_guarded_budget(uint64_t n) { atomic_store(&g_guarded_budget
 size_t blitz_stack_default_size(void) { return g_default_size; }
 size_t blitz_stack_default_guard(void) { return g_default_guard; }
 
+static _Atomic uint32_t g_serial;
+
 static void init_desc(blitz_stack *s, char *lo, size_t size, uint32_t kind)
 {
     memset(s, 0, BLITZ_STACK_HDR - 64);
+    s->serial = atomic_fetch_add_explicit(&g_serial, 1, memory_order_relaxed);
     s->lo = lo;
     s->hi = (char *)s;
     s->size = size;
@@ -119,7 +139,7 @@ static blitz_stack *new_guarded(size_t size, size_t guard)
         return NULL;
     }
     size_t len = guard + size + PAGE; /* the top page holds the header and the first frames */
-    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+    char *map = mmap(NULL, len, g_prot,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
         goto fail;
@@ -151,7 +171,7 @@ static blitz_stack *new_slab_chunk(slab_class *c)
     if (n < 1)
         n = 1;
     size_t len = PAGE + n * stride;
-    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+    char *map = mmap(NULL, len, g_prot,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
         return NULL;

@@ -37,6 +37,7 @@ typedef struct blitz_stack {
     uintptr_t sp_min;       /* lowest stack pointer seen at a switch since last trim */
     uint32_t kind;
     uint32_t uses;
+    uint32_t serial;        /* distinct among live stacks (until 2^28 stacks were made) */
     size_t key_guard;         /* guard size asked for (the pool key; SLAB stacks have none) */
     struct blitz_stack *next; /* pool link */
 } blitz_stack;
@@ -55,7 +56,9 @@ typedef struct blitz_stack_cache {
     blitz_stack_list cls[BLITZ_STACK_CACHE_CLASSES];
 } blitz_stack_cache;
 
-/* Process-wide setup: default size and guard, map budget. Call once before any get. */
+/* Process-wide setup: default size and guard, map budget, and PROT_EXEC on stacks when the
+ * program's own stack is executable (PT_GNU_STACK), as glibc maps thread stacks. Call once
+ * before any get. */
 void blitz_stack_setup(size_t default_size, size_t default_guard);
 size_t blitz_stack_default_size(void);
 size_t blitz_stack_default_guard(void);

@@ -44,12 +44,15 @@ static void task_main(void *arg)
         t->retval = t->fn(t->arg);
     /* Here by return or by blitz_task_exit; locals may not have survived the jump. */
     t = blitz_self();
-    /* NPTL's order: thread_local destructors, key destructors, then libc's own state. */
-    if (t->tp)
+    /* NPTL's order: thread_local destructors, key destructors, then libc's own state. The
+     * main thread's block (root task) is left as NPTL leaves it when main calls pthread_exit:
+     * its thread_local objects stay alive for the threads still running. */
+    int own_block = t->tp && !t->tls_adopted;
+    if (own_block)
         blitz_tls_thread_dtors();
     if (g_hooks.exit_hook)
         g_hooks.exit_hook(t);
-    if (t->tp)
+    if (own_block)
         blitz_tls_task_exit();
     if (atomic_fetch_sub_explicit(&g_alive, 1, memory_order_acq_rel) == 1 && g_hooks.last_exit)
         g_hooks.last_exit();
@@ -98,7 +101,7 @@ blitz_task *blitz_task_spawn(void *(*fn)(void *), void *arg, const blitz_spawn_a
     } else if (area) {
         char *block = s->lo - s->guard;
         t->tp = blitz_tls_init(s->hi, t, block, (size_t)(s->hi + BLITZ_STACK_HDR - block),
-                               s->guard);
+                               s->guard, s->serial);
         if (!t->tp) {
             release_stack(s);
             errno = EAGAIN;

@@ -18,9 +18,11 @@ int blitz_tls_fsgsbase;
 static blitz_tls_layout L;
 static int g_on;
 static size_t g_area;
-static _Atomic uint32_t g_next_tid;
 
 #define AT(tp, off, type) (*(type *)((char *)(tp) + (off)))
+#define RSEQ_CPU_ID_FAILED (-2)
+#define RSEQ_AREA_LEN 32       /* glibc registers sizeof(struct rseq_area) */
+#define RSEQ_SIG_X86 0x53053053
 
 /* x86-64 tcbhead_t, fixed by the ABI the compiler and glibc share. */
 enum { TCB_SELF0 = 0, TCB_DTV = 8, TCB_SELF = 16, TCB_MULTI = 24, TCB_SYSINFO = 32,
@@ -65,6 +67,7 @@ static void wrap_setxid_handler(void)
     g_setxid_handler = old.handler;
     struct ksigaction mine = old;
     mine.handler = setxid_on_thread_block;
+    mine.mask = ~0ull; /* a program's handler nesting here would run on the machine's block */
     syscall(SYS_rt_sigaction, SIGSETXID_NO, &mine, NULL, 8);
 }
 
@@ -82,13 +85,11 @@ int blitz_tls_enabled(void) { return g_on; }
 size_t blitz_tls_area(void) { return g_on ? g_area : 0; }
 
 /* Thread ids for task blocks: glibc stores the owner's tid in recursive and error-checking
- * mutexes and rwlocks, so each task needs its own. Above any pid the kernel hands out
- * (pid_max <= 2^22) and below the futex owner-died/waiters bits. */
-static int fake_tid(void)
-{
-    return (int)(0x20000000u + (atomic_fetch_add_explicit(&g_next_tid, 1, memory_order_relaxed) &
-                                0x0fffffffu));
-}
+ * mutexes and rwlocks, so no two live tasks may share one. Derived from the stack's serial
+ * (distinct among live stacks; a finished task's id returns with its pooled stack), above
+ * any pid the kernel hands out (pid_max <= 2^22) and below the futex owner-died/waiters
+ * bits. The kernel knows none of them: see the limits on robust and PI mutexes. */
+static int fake_tid(uint32_t serial) { return (int)(0x20000000u + (serial & 0x0fffffffu)); }
 
 /* The fields glibc's code reads through a thread's own pointer, set as NPTL sets them for a
  * new thread; the rest of struct pthread stays zero. */
@@ -115,8 +116,8 @@ static void init_tcb(char *tp, int tid, char *stackblock, size_t stackblock_size
     AT(tp, L.stackblock + 8, size_t) = stackblock_size;
     AT(tp, L.stackblock + 16, size_t) = guard;
     AT(tp, L.stackblock + 24, size_t) = guard; /* reported_guardsize */
-    if (L.rseq_size)
-        AT(tp, L.rseq + 4, int32_t) = -1; /* cpu_id unknown: sched_getcpu asks the kernel */
+    if (L.rseq > 0) /* cpu_id: "registration failed", so sched_getcpu asks the kernel */
+        AT(tp, L.rseq + 4, int32_t) = RSEQ_CPU_ID_FAILED;
 }
 
 /* After _dl_allocate_tls copied the modules' images: what start_thread sets for libc. */
@@ -127,10 +128,10 @@ static void init_libc_vars(char *tp, struct blitz_task *t)
 }
 
 void *blitz_tls_init(char *hi, struct blitz_task *t, char *stackblock, size_t stackblock_size,
-                     size_t guard)
+                     size_t guard, uint32_t serial)
 {
     char *tp = (char *)(((uintptr_t)hi - L.tcb_size) & ~(uintptr_t)(L.static_align - 1));
-    init_tcb(tp, fake_tid(), stackblock, stackblock_size, guard);
+    init_tcb(tp, fake_tid(serial), stackblock, stackblock_size, guard);
     if (!L.allocate_tls(tp))
         return NULL;
     init_libc_vars(tp, t);
@@ -154,13 +155,6 @@ static void list_add_after(char *n, char *head)
     AT(head, 0, char *) = n;
 }
 
-static void list_replace(char *old, char *n)
-{
-    char *prev = AT(old, 8, char *);
-    list_unlink(old);
-    list_add_after(n, prev);
-}
-
 void *blitz_tls_detach_caller(void)
 {
     char *old = blitz_tls_tp();
@@ -168,16 +162,27 @@ void *blitz_tls_detach_caller(void)
     char *mem = aligned_alloc(L.static_align < 64 ? 64 : L.static_align, g_area);
     if (!mem)
         return NULL;
-    char *tp = blitz_tls_init(mem + g_area, NULL, NULL, 0, 0);
+    char *tp = blitz_tls_init(mem + g_area, NULL, NULL, 0, 0, 0);
     if (!tp) {
         free(mem);
         return NULL;
     }
     AT(tp, L.tid, int) = AT(old, L.tid, int); /* the same OS thread */
     /* glibc signals the threads on its list for set*id() and waits for each handler to
-     * answer in the listed struct pthread: list the block this OS thread's scheduler
-     * context will run on, not main's, which becomes the root task's. */
-    list_replace(old + L.list, tp + L.list);
+     * answer in the listed struct pthread: list the block this OS thread's scheduler context
+     * will run on. Main's stays listed too (glibc initialises the initial-exec TLS of a
+     * dlopen'ed library in listed blocks only), with an owner id of its own that no signal
+     * can reach. */
+    list_add_after(tp + L.list, old + L.list);
+    AT(old, L.tid, int) = fake_tid(0x0ffffffeu);
+    /* The kernel updates the rseq area registered for this OS thread: move it along, so the
+     * root task (main's block, on any worker) does not read this thread's CPU. */
+    if (L.rseq > 0 && L.rseq_size &&
+        syscall(SYS_rseq, old + L.rseq, RSEQ_AREA_LEN, 1 /* unregister */, RSEQ_SIG_X86) == 0) {
+        AT(old, L.rseq + 4, int32_t) = RSEQ_CPU_ID_FAILED;
+        AT(tp, L.rseq + 4, int32_t) = -1;
+        syscall(SYS_rseq, tp + L.rseq, RSEQ_AREA_LEN, 0, RSEQ_SIG_X86);
+    }
     blitz_tls_set_tp(tp);
     if (L.ctype_init)
         L.ctype_init();
@@ -206,6 +211,9 @@ static void release_tcache(char *tp)
     char *tc = AT(tp, L.v_tcache, char *);
     if (!tc)
         return;
+    /* A signal handler that mallocs must not find the stand-in cache. */
+    uint64_t all = ~0ull, saved;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &saved, 8);
     AT(tp, L.v_tcache, void *) = &g_full_cache;
     for (int bin = 0; bin < 64; bin++) {
         uintptr_t *e = AT(tc, 128 + 8 * bin, uintptr_t *);
@@ -218,6 +226,40 @@ static void release_tcache(char *tp)
     }
     free(tc);
     AT(tp, L.v_tcache, char *) = NULL;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved, NULL, 8);
+}
+
+/* Values set through glibc's own keys (C11 tss_*, and glibc-internal users) live in the
+ * thread block; NPTL runs their destructors at thread exit (__nptl_deallocate_tsd) and frees
+ * the second-level blocks. Same algorithm: up to PTHREAD_DESTRUCTOR_ITERATIONS rounds. */
+static void glibc_key_dtors(char *tp)
+{
+    struct kd { uintptr_t seq; void *data; };
+    struct kd **specific = (struct kd **)(tp + L.specific);
+    for (int round = 0; round < 4; round++) {
+        int again = 0;
+        for (int i = 0; i < 32; i++) {
+            struct kd *l2 = specific[i];
+            for (int j = 0; l2 && j < 32; j++) {
+                void *data = l2[j].data;
+                if (!data)
+                    continue;
+                l2[j].data = NULL;
+                int idx = i * 32 + j;
+                void (*destr)(void *) = (void (*)(void *))L.keys[2 * idx + 1];
+                if (l2[j].seq == L.keys[2 * idx] && destr) {
+                    destr(data);
+                    again = 1;
+                }
+            }
+        }
+        if (!again)
+            break;
+    }
+    for (int i = 1; i < 32; i++) {
+        free(specific[i]);
+        specific[i] = NULL;
+    }
 }
 
 void blitz_tls_task_exit(void)
@@ -234,6 +276,8 @@ void blitz_tls_task_exit(void)
             free(r);
         }
     }
+    if (L.keys)
+        glibc_key_dtors(tp);
     struct __res_state *res = (struct __res_state *)(tp + L.res);
     if (res->options & RES_INIT)
         res_nclose(res);
@@ -254,5 +298,9 @@ void blitz_tls_fork_child(void *task_tp, void *sched_tp)
     list_add_after(sl, L.rtld_global + L.stack_used_list);
     int tid = (int)syscall(SYS_gettid);
     AT(sched_tp, L.tid, int) = tid;
-    AT(task_tp, L.tid, int) = fake_tid();
+    AT(task_tp, L.tid, int) = fake_tid(0x0fffffffu); /* the forking task alone: any id */
+    /* The kernel's per-thread pointers: the robust list walked when this thread dies, and the
+     * tid cleared at exit, now in the machine's block rather than a pooled task's. */
+    syscall(SYS_set_robust_list, (char *)sched_tp + L.robust, (size_t)24);
+    syscall(SYS_set_tid_address, (char *)sched_tp + L.tid);
 }

@@ -37,13 +37,14 @@ typedef struct blitz_tls_layout {
     size_t static_size, static_align; /* _dl_get_tls_static_info: TLS blocks + TCB */
     size_t tcb_size;                  /* sizeof(struct pthread) */
     long tid, list, specific, specific_1st, robust, res, stackblock, rseq;
-    size_t rseq_size;
+    size_t rseq_size;                 /* 0: rseq not registered by glibc (rseq: -1, no area) */
     long v_errno, v_herrno, v_resp, v_dlerror, v_self; /* TLS variables (negative) */
     long libc_block;                  /* libc's TLS block is [TP - libc_block, + libc_size) */
     size_t libc_size;
     long v_tcache;                    /* malloc's tcache pointer; 0: not found (no tcache) */
     long stack_used_list;             /* GL(dl_stack_used) in _rtld_global */
     char *rtld_global;
+    const uintptr_t *keys;            /* __pthread_keys: {seq, destructor} x 1024 */
     void *(*allocate_tls)(void *);
     void (*deallocate_tls)(void *, _Bool);
     void (*call_tls_dtors)(void);
@@ -66,9 +67,10 @@ int blitz_tls_enabled(void);
 size_t blitz_tls_area(void);
 
 /* Builds t's block in [hi - blitz_tls_area(), hi) and returns its thread pointer, or NULL
- * (out of memory for the DTV). stackblock/size/guard describe the whole stack for glibc. */
+ * (out of memory for the DTV). stackblock/size/guard describe the whole stack for glibc;
+ * serial (distinct among live stacks) makes the thread's owner id. */
 void *blitz_tls_init(char *hi, struct blitz_task *t, char *stackblock, size_t stackblock_size,
-                     size_t guard);
+                     size_t guard, uint32_t serial);
 
 /* Gives the calling OS thread (the process's main thread, before the runtime starts) a fresh
  * block and switches to it; returns the thread pointer it had, which the root task then

@@ -68,11 +68,13 @@ struct probe_out {
     uintptr_t canary;
 };
 
-/* malloc's per-thread cache (glibc >= 2.32): a pointer in libc's TLS block to
- * {uint16_t counts[64]; void *entries[64]}; a cached chunk's first word is its successor
- * mangled with the chunk's own address (safe-linking). A fresh thread's first malloc creates
- * the cache; the free that follows puts the chunk in bin 0. The word that changed and shows
- * exactly that is the cache pointer. Not found at all: tcache disabled, nothing to release. */
+/* malloc's per-thread cache (glibc >= 2.32): a pointer in libc's TLS block to a malloc'd
+ * {uint16_t counts[64]; void *entries[64]} (a 656-byte chunk); a cached chunk's first word is
+ * its successor mangled with the chunk's own address (safe-linking). A fresh thread's first
+ * malloc creates the cache (also when the tcache_count tunable is 0); the free that follows
+ * puts the chunk in bin 0 unless caching is tuned off. The word that changed and points at
+ * such a chunk is the cache pointer; not found means an unknown malloc (the caller then
+ * keeps worker mode rather than leak a cache per thread). */
 static void find_tcache(struct probe_out *o, char *tp)
 {
     const blitz_tls_layout *l = o->l;
@@ -88,14 +90,17 @@ static void find_tcache(struct probe_out *o, char *tp)
         char *c = *(char **)(blk + i);
         if (!c || !memcmp(before + i, blk + i, 8) || ((uintptr_t)c & 15))
             continue;
-        if (*(uint16_t *)c == 1 && *(uintptr_t *)(c + 128) == pa &&
-            *(volatile uintptr_t *)pa == pa >> 12) {
-            o->tcache = (long)i - l->libc_block;
-            break;
-        }
+        if ((*(size_t *)(c - 8) & ~(size_t)7) != 656)
+            continue;
+        if (*(uint16_t *)c == 1 && (*(uintptr_t *)(c + 128) != pa ||
+                                    *(volatile uintptr_t *)pa != pa >> 12))
+            continue; /* bin 0 holds one chunk, and it is not ours: not the cache */
+        o->tcache = (long)i - l->libc_block;
+        break;
     }
-    void *q = malloc(24); /* from the cache again: bin 0 empty afterwards */
-    if (o->tcache && ((uintptr_t)q != pa || *(uint16_t *)*(char **)(tp + o->tcache) != 0))
+    void *q = malloc(24); /* from the cache again if it was cached: bin 0 empty afterwards */
+    __asm__ volatile("" : : "r"(q) : "memory"); /* a real malloc, not one the compiler elides */
+    if (o->tcache && *(uint16_t *)*(char **)(tp + o->tcache) != 0)
         o->tcache_bad = 1;
     free(q);
 }
@@ -195,12 +200,18 @@ int blitz_tls_probe(blitz_tls_layout *l,
 
     long *rseq_off = dlsym(RTLD_DEFAULT, "__rseq_offset"); /* ptrdiff_t */
     unsigned *rseq_size = dlsym(RTLD_DEFAULT, "__rseq_size");
-    if (rseq_off && rseq_size && *rseq_size >= 8) {
+    if (rseq_off && rseq_size) {
+        /* The area exists even when registration is off (size 0): its cpu_id then says so. */
         l->rseq = *rseq_off;
         l->rseq_size = *rseq_size;
-        if (l->rseq < 0 || l->rseq + 8 > (long)l->tcb_size)
+        if (l->rseq <= 0 || l->rseq + 32 > (long)l->tcb_size || (l->rseq & 31))
             return fail(why, n, "the rseq area is not inside struct pthread");
     }
+    const uint32_t *ks = db("_thread_db_sizeof_pthread_key_struct"),
+                   *kd = db("_thread_db_sizeof_pthread_key_data");
+    l->keys = dlvsym(RTLD_DEFAULT, "__pthread_keys", PRIV);
+    if (!l->keys || !ks || !kd || ks[0] != 16 || kd[0] != 16)
+        return fail(why, n, "glibc's key table is not as expected");
 
     /* A real thread on a stack we own: its struct pthread shows where glibc keeps the stack
      * block, the robust list head and the resolver state of a thread it created. */
@@ -227,8 +238,9 @@ int blitz_tls_probe(blitz_tls_layout *l,
         return fail(why, n, "struct pthread of a new thread does not look as expected "
                             "(stack block %ld, resolver %ld, robust list %ld/%d, keys %d, tid %d)",
                     o.stackblock, o.res, o.robust, o.robust_empty, o.specific_ok, o.tid_ok);
-    if (o.tcache_bad)
-        return fail(why, n, "malloc's per-thread cache does not behave as expected");
+    if (o.tcache_bad || !o.tcache)
+        return fail(why, n, "malloc's per-thread cache %s",
+                    o.tcache ? "does not behave as expected" : "was not found");
     l->v_tcache = o.tcache;
     l->stackblock = o.stackblock;
     l->res = o.res;

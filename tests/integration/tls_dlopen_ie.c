@@ -1,5 +1,5 @@
 // blitz-timeout: 60
-// blitz-skip-config: shim-[wt]* known limit (docs/limits): an initial-exec TLS module dlopen()ed while tasks exist is initialised by glibc only in the threads on its own list, not in task blocks (tasks created later are fine); glibc offers no hook to catch that dlopen without changing its caller-relative search
+// blitz-skip-config: shim-[wt]* known limit (README): an initial-exec TLS module dlopen()ed while threads exist is initialised by glibc only in the blocks on its own thread list (main's is; running tasks' are not); glibc offers no hook to catch that dlopen without changing its caller-relative search
 // tls_dlopen.c with libtls_dlopen_mod_ie.so, whose __thread variables use the
 // initial-exec model: dlopen() places them in the static TLS surplus that every
 // thread's block reserves, and copies their initial values into the block of
