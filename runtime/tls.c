@@ -262,9 +262,38 @@ static void glibc_key_dtors(char *tp)
     }
 }
 
+/* What the kernel does for a dying thread's robust list (handle_futex_death): every robust
+ * mutex the task still holds is marked owner-died and one waiter woken, so the next locker
+ * gets EOWNERDEAD. The kernel cannot do it for a task: it never saw this list. */
+static void release_robust_list(char *tp)
+{
+    char *head = tp + L.robust;
+    long off = AT(head, 8, long);
+    int tid = AT(tp, L.tid, int);
+    char *pending = AT(head, 16, char *);
+    int n = 0;
+    for (char *e = AT(head, 0, char *); e && e != head && n < 4096; n++) {
+        char *next = (char *)((uintptr_t)AT(e, 0, char *) & ~(uintptr_t)1);
+        _Atomic uint32_t *f = (_Atomic uint32_t *)(e + off);
+        uint32_t v = atomic_load(f);
+        while ((v & 0x3fffffffu) == (uint32_t)tid &&
+               !atomic_compare_exchange_weak(f, &v, (v & 0x80000000u) | 0x40000000u)) {
+        }
+        if ((v & 0x3fffffffu) == (uint32_t)tid && (v & 0x80000000u))
+            syscall(SYS_futex, f, 1 /* FUTEX_WAKE, shared: robust mutexes are */, 1, 0, 0, 0);
+        if (e == pending)
+            pending = NULL;
+        e = next;
+    }
+    AT(head, 0, char *) = head;
+    AT(head, 16, char *) = NULL;
+    (void)pending;
+}
+
 void blitz_tls_task_exit(void)
 {
     char *tp = blitz_tls_tp();
+    release_robust_list(tp);
     /* dlerror: the first call marks the message returned, the second frees it; the result
      * record itself is a plain malloc block. */
     if (AT(tp, L.v_dlerror, void *)) {

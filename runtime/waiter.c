@@ -29,6 +29,24 @@ int blitz_waiter_wake(blitz_waiter *w, uint32_t reason)
     return 1;
 }
 
+int blitz_waiter_claim(blitz_waiter *w)
+{
+    uint32_t e = BLITZ_W_WAITING;
+    return atomic_compare_exchange_strong_explicit(&w->state, &e, BLITZ_W_CLAIMED,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
+void blitz_waiter_complete(blitz_waiter *w)
+{
+    blitz_task *t = w->task; /* before the store: the waiter may return right after it */
+    /* seq_cst: pairs with blitz_park_if's check of the word (see blitz_ready). */
+    atomic_store_explicit(&w->state, BLITZ_W_WOKEN, memory_order_seq_cst);
+    if (t)
+        blitz_ready(t);
+    else
+        blitz_futex_wake(&w->state, 1);
+}
+
 static void timer_fire(blitz_timer *tm)
 {
     blitz_task *t = (blitz_task *)((char *)tm - offsetof(blitz_task, timer));
@@ -40,6 +58,10 @@ static uint32_t os_wait(blitz_waiter *w, uint64_t deadline, const _Atomic int *i
     int saved = errno;
     for (;;) {
         uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (s == BLITZ_W_CLAIMED) { /* a waker is completing: no deadline any more */
+            blitz_futex_wait(&w->state, BLITZ_W_CLAIMED, 0);
+            continue;
+        }
         if (s != BLITZ_W_WAITING)
             break;
         uint32_t e = BLITZ_W_WAITING;
@@ -86,8 +108,10 @@ uint32_t blitz_waiter_wait(blitz_waiter *w, uint64_t deadline, const _Atomic int
             armed = 1;
         }
     }
-    while (atomic_load_explicit(&w->state, memory_order_acquire) == BLITZ_W_WAITING)
-        blitz_park_if(&w->state, BLITZ_W_WAITING);
+    uint32_t s;
+    while ((s = atomic_load_explicit(&w->state, memory_order_acquire)) == BLITZ_W_WAITING ||
+           s == BLITZ_W_CLAIMED)
+        blitz_park_if(&w->state, s);
     if (armed)
         blitz_timerheap_cancel(&t->timer);
     if (intr)

@@ -15,7 +15,8 @@
 
 struct blitz_task;
 
-enum { BLITZ_W_WAITING = 0, BLITZ_W_WOKEN = 1, BLITZ_W_TIMEDOUT = 2, BLITZ_W_INTERRUPTED = 3 };
+enum { BLITZ_W_WAITING = 0, BLITZ_W_WOKEN = 1, BLITZ_W_TIMEDOUT = 2, BLITZ_W_INTERRUPTED = 3,
+       BLITZ_W_CLAIMED = 4 /* a waker owns the wake-up; still waiting until it completes */ };
 
 typedef struct blitz_waiter {
     _Atomic uint32_t state;
@@ -34,6 +35,12 @@ uint32_t blitz_waiter_wait(blitz_waiter *w, uint64_t deadline, const _Atomic int
 
 /* Moves w from WAITING to reason and wakes its party. Returns 1 if this call did it. */
 int blitz_waiter_wake(blitz_waiter *w, uint32_t reason);
+
+/* Two-step wake for wakers that must hand the waiter something only if the wake-up is
+ * theirs: claim moves WAITING to CLAIMED (timeouts and interrupts then lose; the waiter keeps
+ * waiting and its frame stays valid); complete makes it WOKEN and wakes the party. */
+int blitz_waiter_claim(blitz_waiter *w);
+void blitz_waiter_complete(blitz_waiter *w);
 
 /* Sleeps the caller until deadline (CLOCK_MONOTONIC ns). Returns 0, or BLITZ_W_INTERRUPTED
  * if interrupted first (intr as above). */

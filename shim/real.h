@@ -6,6 +6,8 @@
 #ifndef BLITZ_REAL_H
 #define BLITZ_REAL_H
 #include <pthread.h>
+#include <semaphore.h>
+#include <threads.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,7 +52,65 @@
     X(void, __pthread_unregister_cancel, (void *))                                            \
     X(void, __pthread_unwind_next, (void *))                                                  \
     X(void, __pthread_register_cancel_defer, (void *))                                        \
-    X(void, __pthread_unregister_cancel_restore, (void *))
+    X(void, __pthread_unregister_cancel_restore, (void *))                                   \
+    X(int, pthread_mutex_lock, (pthread_mutex_t *))                                           \
+    X(int, pthread_mutex_trylock, (pthread_mutex_t *))                                        \
+    X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *))  \
+    X(int, pthread_mutex_unlock, (pthread_mutex_t *))                                         \
+    X(int, pthread_mutex_destroy, (pthread_mutex_t *))                                        \
+    X(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))                          \
+    X(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *,                      \
+                                    const struct timespec *))                                 \
+    X(int, pthread_cond_clockwait, (pthread_cond_t *, pthread_mutex_t *, clockid_t,           \
+                                    const struct timespec *))                                 \
+    X(int, pthread_cond_signal, (pthread_cond_t *))                                           \
+    X(int, pthread_cond_broadcast, (pthread_cond_t *))                                        \
+    X(int, pthread_cond_destroy, (pthread_cond_t *))                                          \
+    X(int, pthread_rwlock_rdlock, (pthread_rwlock_t *))                                       \
+    X(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *))                                    \
+    X(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t,                        \
+                                        const struct timespec *))                             \
+    X(int, pthread_rwlock_wrlock, (pthread_rwlock_t *))                                       \
+    X(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *))                                    \
+    X(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t,                        \
+                                        const struct timespec *))                             \
+    X(int, pthread_rwlock_unlock, (pthread_rwlock_t *))                                       \
+    X(int, pthread_barrier_init, (pthread_barrier_t *, const pthread_barrierattr_t *,         \
+                                  unsigned))                                                  \
+    X(int, pthread_barrier_wait, (pthread_barrier_t *))                                       \
+    X(int, pthread_barrier_destroy, (pthread_barrier_t *))                                    \
+    X(int, pthread_spin_lock, (pthread_spinlock_t *))                                         \
+    X(int, pthread_spin_trylock, (pthread_spinlock_t *))                                      \
+    X(int, pthread_spin_unlock, (pthread_spinlock_t *))                                       \
+    X(int, sem_wait, (sem_t *))                                                               \
+    X(int, sem_trywait, (sem_t *))                                                            \
+    X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))                      \
+    X(int, sem_post, (sem_t *))                                                               \
+    X(int, sem_getvalue, (sem_t *, int *))                                                    \
+    X(int, thrd_create, (thrd_t *, thrd_start_t, void *))                                     \
+    X(int, thrd_join, (thrd_t, int *))                                                        \
+    X(int, thrd_detach, (thrd_t))                                                             \
+    X(thrd_t, thrd_current, (void))                                                           \
+    X(void, thrd_exit, (int))                                                                 \
+    X(int, thrd_sleep, (const struct timespec *, struct timespec *))                          \
+    X(void, thrd_yield, (void))                                                               \
+    X(int, mtx_init, (mtx_t *, int))                                                          \
+    X(int, mtx_lock, (mtx_t *))                                                               \
+    X(int, mtx_timedlock, (mtx_t *, const struct timespec *))                                 \
+    X(int, mtx_trylock, (mtx_t *))                                                            \
+    X(int, mtx_unlock, (mtx_t *))                                                             \
+    X(void, mtx_destroy, (mtx_t *))                                                           \
+    X(int, cnd_init, (cnd_t *))                                                               \
+    X(int, cnd_signal, (cnd_t *))                                                             \
+    X(int, cnd_broadcast, (cnd_t *))                                                          \
+    X(int, cnd_wait, (cnd_t *, mtx_t *))                                                      \
+    X(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))                        \
+    X(void, cnd_destroy, (cnd_t *))                                                           \
+    X(int, tss_create, (tss_t *, tss_dtor_t))                                                 \
+    X(void *, tss_get, (tss_t))                                                               \
+    X(int, tss_set, (tss_t, void *))                                                          \
+    X(void, tss_delete, (tss_t))                                                              \
+    X(void, call_once, (once_flag *, void (*)(void)))
 
 typedef struct blitz_real {
 #define BLITZ_REAL_FIELD(ret, name, args) ret(*name) args;

@@ -26,7 +26,8 @@
 #                                shim runs are then checked like a native run
 #   // blitz-skip-config: PATTERN REASON  skip the shim configurations matching the glob
 #                                PATTERN (e.g. shim-w1, shim-w[2-9]*), saying why
-#                                (a known limit with an open issue; printed as SKIP)
+#                                (a known limit with an open issue; printed as SKIP);
+#                                one line per pattern, several lines allowed
 #   // blitz-linked, // blitz-cflags: ..., // blitz-libs: ...   (read by CMakeLists.txt)
 #
 # Sources named lib*.c / lib*.cpp are modules (BIN_DIR/<name>.so) that test
@@ -203,7 +204,8 @@ for name in "${names[@]}"; do
   fi
 
   # --- under the shim (LD_PRELOAD) ---
-  skip_cfg=$(directive "$src" skip-config)
+  # every `// blitz-skip-config:` line (a source may have several)
+  skips=$(head -n 20 "$src" | sed -n 's|^[[:space:]]*//[[:space:]]*blitz-skip-config:[[:space:]]*||p')
   for cfg in $CONFIGS; do
     case $cfg in
       shim-w[0-9]*) env_extra="BLITZ_WORKERS=${cfg#shim-w}" ;;
@@ -211,8 +213,12 @@ for name in "${names[@]}"; do
       shim-tlsworker) env_extra="BLITZ_TLS=worker" ;;
       *) continue ;;
     esac
-    # shellcheck disable=SC2053 # the directive's first word is a glob pattern
-    if [ -n "$skip_cfg" ] && [[ $cfg == ${skip_cfg%% *} ]]; then
+    skip_cfg=
+    while IFS= read -r line; do
+      # shellcheck disable=SC2053 # the directive's first word is a glob pattern
+      if [ -n "$line" ] && [[ $cfg == ${line%% *} ]]; then skip_cfg=$line; break; fi
+    done <<<"$skips"
+    if [ -n "$skip_cfg" ]; then
       echo "SKIP $name [$cfg]: ${skip_cfg#* }"
       skipped=$((skipped + 1))
     elif [ ! -x "$bin" ]; then

@@ -1,0 +1,184 @@
+/* Read-write locks that park the waiting task. State in glibc's pthread_rwlock_t fields:
+ * __readers holds WRITER, writer-waiting and reader-waiting bits and the reader count,
+ * __cur_writer the write owner's id (EDEADLK as NPTL gives it), __flags the kind (with
+ * PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP new readers queue behind waiting writers;
+ * otherwise readers go first, as in glibc). Readers park on &__readers, writers on
+ * &__writers. Process-shared rwlocks stay with libc; a task polls them. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include "parklot.h"
+#include "real.h"
+#include "sync.h"
+
+#define WRITER (1u << 31)
+#define WWAIT (1u << 30)
+#define RWAIT (1u << 29)
+#define COUNT (RWAIT - 1)
+
+static _Atomic unsigned *st(pthread_rwlock_t *rw) { return (_Atomic unsigned *)&rw->__data.__readers; }
+static void *wkey(pthread_rwlock_t *rw) { return &rw->__data.__writers; }
+static int prefer_writer(pthread_rwlock_t *rw)
+{
+    return rw->__data.__flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP;
+}
+static int libc_only(pthread_rwlock_t *rw) { return shim_sync_native || rw->__data.__shared; }
+
+struct vctx {
+    pthread_rwlock_t *rw;
+};
+
+static int reader_blocked(pthread_rwlock_t *rw, unsigned s)
+{
+    return (s & WRITER) || (prefer_writer(rw) && (s & WWAIT));
+}
+
+static int rd_validate(void *ctx)
+{
+    pthread_rwlock_t *rw = ctx;
+    unsigned s = atomic_load(st(rw));
+    return reader_blocked(rw, s) && (s & RWAIT);
+}
+
+static int wr_validate(void *ctx)
+{
+    pthread_rwlock_t *rw = ctx;
+    unsigned s = atomic_load(st(rw));
+    return (s & (WRITER | COUNT)) && (s & WWAIT);
+}
+
+static int libc_tryrd(void *rw) { return REAL(pthread_rwlock_tryrdlock)(rw); }
+static int libc_trywr(void *rw) { return REAL(pthread_rwlock_trywrlock)(rw); }
+
+static int libc_lock(pthread_rwlock_t *rw, int write, clockid_t clk, const struct timespec *ts)
+{
+    if (!shim_task()) {
+        if (write)
+            return ts ? REAL(pthread_rwlock_clockwrlock)(rw, clk, ts) : REAL(pthread_rwlock_wrlock)(rw);
+        return ts ? REAL(pthread_rwlock_clockrdlock)(rw, clk, ts) : REAL(pthread_rwlock_rdlock)(rw);
+    }
+    uint64_t deadline = 0;
+    if (ts && shim_deadline(clk, ts, &deadline))
+        return EINVAL;
+    int rc = write ? libc_trywr(rw) : libc_tryrd(rw);
+    if (rc != EBUSY)
+        return rc;
+    return shim_poll_until(write ? libc_trywr : libc_tryrd, rw, deadline);
+}
+
+static int lock(pthread_rwlock_t *rw, int write, int try, clockid_t clk,
+                const struct timespec *abstime)
+{
+    uint64_t deadline = 0;
+    if (abstime && shim_deadline(clk, abstime, &deadline))
+        return EINVAL;
+    if (libc_only(rw)) {
+        if (try)
+            return write ? libc_trywr(rw) : libc_tryrd(rw);
+        return libc_lock(rw, write, clk, abstime);
+    }
+    int me = shim_owner_id();
+    if (atomic_load_explicit((_Atomic int *)&rw->__data.__cur_writer, memory_order_relaxed) == me)
+        return try ? EBUSY : EDEADLK;
+    _Atomic unsigned *w = st(rw);
+    for (;;) {
+        unsigned s = atomic_load_explicit(w, memory_order_relaxed);
+        if (write ? !(s & (WRITER | COUNT)) : !reader_blocked(rw, s)) {
+            if (!write && (s & COUNT) == COUNT)
+                return EAGAIN;
+            unsigned n = write ? s | WRITER : s + 1;
+            if (atomic_compare_exchange_weak_explicit(w, &s, n, memory_order_acquire,
+                                                      memory_order_relaxed)) {
+                if (write)
+                    atomic_store_explicit((_Atomic int *)&rw->__data.__cur_writer, me,
+                                          memory_order_relaxed);
+                return 0;
+            }
+            continue;
+        }
+        if (try)
+            return EBUSY;
+        unsigned bit = write ? WWAIT : RWAIT;
+        if (!(s & bit) && !atomic_compare_exchange_weak_explicit(w, &s, s | bit,
+                                                                 memory_order_relaxed,
+                                                                 memory_order_relaxed))
+            continue;
+        int r = blitz_park(write ? wkey(rw) : (void *)w, write ? wr_validate : rd_validate, NULL,
+                           rw, deadline, NULL, NULL);
+        if (r == BLITZ_W_TIMEDOUT) {
+            if (shim_deadline_passed(clk, abstime))
+                return ETIMEDOUT;
+            shim_deadline(clk, abstime, &deadline);
+        }
+    }
+}
+
+static uintptr_t writer_woken(void *ctx, const blitz_unpark_result *r)
+{
+    if (r->more)
+        atomic_fetch_or(st(ctx), WWAIT);
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *rw)
+{
+    if (libc_only(rw))
+        return REAL(pthread_rwlock_unlock)(rw);
+    _Atomic unsigned *w = st(rw);
+    unsigned s = atomic_load_explicit(w, memory_order_relaxed), n;
+    if (s & WRITER)
+        atomic_store_explicit((_Atomic int *)&rw->__data.__cur_writer, 0, memory_order_relaxed);
+    do
+        n = s & WRITER ? s & ~WRITER : s - 1;
+    while (!atomic_compare_exchange_weak_explicit(w, &s, n, memory_order_release,
+                                                  memory_order_relaxed));
+    if (n & (WRITER | COUNT))
+        return 0; /* other readers still hold it */
+    /* Free now. The wait bits are cleared before the wake-ups; a party that sets one again
+     * and parks re-checks the state under the parking lot's lock, so none is lost. */
+    if (n & WWAIT) {
+        atomic_fetch_and(w, ~WWAIT);
+        if (blitz_unpark_one(wkey(rw), writer_woken, rw) && prefer_writer(rw))
+            return 0; /* readers stay queued behind the writer */
+    }
+    if (n & RWAIT) {
+        atomic_fetch_and(w, ~RWAIT);
+        blitz_unpark_n(w, UINT32_MAX);
+    }
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *rw)
+{
+    return lock(rw, 0, 0, CLOCK_REALTIME, NULL);
+}
+BLITZ_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *rw)
+{
+    return lock(rw, 0, 1, CLOCK_REALTIME, NULL);
+}
+BLITZ_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *t)
+{
+    return lock(rw, 0, 0, CLOCK_REALTIME, t);
+}
+BLITZ_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t c,
+                                            const struct timespec *t)
+{
+    return lock(rw, 0, 0, c, t);
+}
+BLITZ_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *rw)
+{
+    return lock(rw, 1, 0, CLOCK_REALTIME, NULL);
+}
+BLITZ_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)
+{
+    return lock(rw, 1, 1, CLOCK_REALTIME, NULL);
+}
+BLITZ_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *t)
+{
+    return lock(rw, 1, 0, CLOCK_REALTIME, t);
+}
+BLITZ_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t c,
+                                            const struct timespec *t)
+{
+    return lock(rw, 1, 0, c, t);
+}

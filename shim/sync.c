@@ -1,0 +1,71 @@
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "clock.h"
+#include "sync.h"
+#include "waiter.h"
+
+int shim_sync_native;
+
+__attribute__((constructor(101))) static void read_disable(void)
+{
+    const char *v = getenv("BLITZ_DISABLE");
+    shim_sync_native = v && strcmp(v, "1") == 0;
+}
+
+static __thread int t_tid;
+
+int shim_owner_id(void)
+{
+    blitz_task *t = shim_task();
+    if (t)
+        return (int)(0x20000000u | (t->stack->serial & 0x0fffffffu));
+    if (!t_tid)
+        t_tid = (int)syscall(SYS_gettid);
+    return t_tid;
+}
+
+int shim_deadline(clockid_t clk, const struct timespec *ts, uint64_t *deadline)
+{
+    if (!ts || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L)
+        return EINVAL;
+    if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
+        return EINVAL;
+    if (ts->tv_sec < 0) {
+        *deadline = 1;
+        return 0;
+    }
+    uint64_t want = blitz_ts_to_ns(ts);
+    if (clk == CLOCK_MONOTONIC) {
+        *deadline = want ? want : 1;
+        return 0;
+    }
+    uint64_t now = blitz_clock_ns(clk), mono = blitz_now_ns();
+    *deadline = want <= now ? 1 : mono + (want - now);
+    return 0;
+}
+
+int shim_deadline_passed(clockid_t clk, const struct timespec *ts)
+{
+    return ts->tv_sec < 0 || blitz_clock_ns(clk) >= blitz_ts_to_ns(ts);
+}
+
+int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline)
+{
+    uint64_t nap = 20000; /* 20 us, doubling to 1 ms */
+    for (;;) {
+        int rc = try(obj);
+        if (rc != EBUSY && rc != EAGAIN)
+            return rc;
+        uint64_t now = blitz_now_ns();
+        if (deadline && now >= deadline)
+            return ETIMEDOUT;
+        uint64_t until = now + nap;
+        if (deadline && until > deadline)
+            until = deadline;
+        blitz_sleep_until(until, NULL);
+        if (nap < 1000000)
+            nap *= 2;
+    }
+}

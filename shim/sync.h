@@ -1,0 +1,31 @@
+/* What the synchronization families (mutex.c, cond.c, rwlock.c, sem.c, barrier.c, c11.c)
+ * share: who the caller is, deadlines, and the escape used for objects the shim leaves to
+ * libc (process-shared and robust ones), so that a task waiting on one does not hold its
+ * worker. */
+#ifndef BLITZ_SYNC_H
+#define BLITZ_SYNC_H
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+#include "thread_state.h"
+
+/* BLITZ_DISABLE=1: every synchronization call goes to libc (read at load, before any call). */
+extern int shim_sync_native;
+
+/* An owner id for the calling thread, distinct among live threads and never 0: a task's
+ * comes from its stack, an OS thread's is its tid. */
+int shim_owner_id(void);
+
+/* An absolute timeout on clock clk as a CLOCK_MONOTONIC deadline (ns; 1 if already past).
+ * Returns EINVAL for a bad timespec or clock, else 0. */
+int shim_deadline(clockid_t clk, const struct timespec *abstime, uint64_t *deadline);
+
+/* After a wait timed out on the monotonic deadline: has clk really reached abstime? (A
+ * CLOCK_REALTIME deadline moves when the clock is set.) */
+int shim_deadline_passed(clockid_t clk, const struct timespec *abstime);
+
+/* For libc-only objects, from a task: retries try(obj) (which returns 0, EBUSY/EAGAIN while
+ * it would block, or another error) with growing sleeps until it succeeds or the deadline
+ * (monotonic ns, 0 = none) passes. Returns try's result or ETIMEDOUT. */
+int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline);
+#endif
