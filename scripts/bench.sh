@@ -180,7 +180,17 @@ bench_tls_worker() {
   row alive_tlsworker bytes_per_thread lower "" "BLITZ_TLS=worker"
 }
 
-WORKLOADS="create_join sleep_storm alive yield_switch tls_worker"
+# Synchronization: hand-offs between two threads, and one lock shared by eight.
+bench_sync() {
+  run_bench cond_pingpong 120 cond_pingpong -r 20000
+  row cond_pingpong round_trips_per_s higher "r >= 20" "condvar ping-pong ≥20x native"
+  run_bench sem_pingpong 120 cond_pingpong -r 20000 -s
+  row sem_pingpong round_trips_per_s higher "r >= 20" "semaphore ping-pong ≥20x native"
+  run_bench mutex_contend 120 mutex_contend -t 8 -n 200000
+  row mutex_contend locks_per_s higher "r >= 2" "contended mutex (8 threads) ≥2x native"
+}
+
+WORKLOADS="create_join sleep_storm alive yield_switch tls_worker sync"
 for w in $WORKLOADS; do "bench_$w"; done
 
 # alive_note: "alive: native stops at N threads (...)" from the native alive runs

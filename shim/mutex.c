@@ -8,7 +8,8 @@
  *
  * Fairness: an unlock with waiters wakes the oldest; it normally competes for the lock again
  * (so a busy lock is not handed around at the pace of context switches), but once it has
- * waited FAIR_NS the unlocker hands the lock over directly, so nobody starves.
+ * waited FAIR_NS the unlocker hands the lock over directly, so nobody starves. While a woken
+ * waiter has not run yet (WAKING), further unlocks wake nobody else (as Go's mutex does).
  *
  * Left to libc (robust and process-shared mutexes: their owner ids and wait queues involve
  * the kernel or another process): tasks poll them with growing sleeps instead of blocking
@@ -24,6 +25,7 @@
 
 #define LOCKED 1
 #define PARKED 2
+#define WAKING 4 /* a woken waiter has not run yet: unlocks need not wake another */
 #define STATE (LOCKED | PARKED)
 #define FAIR_NS 100000u
 #ifndef SPIN
@@ -92,6 +94,8 @@ static int acquire(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs
         int st = blitz_park(w, park_validate, NULL, (void *)w, deadline, NULL, &token);
         if (st == BLITZ_W_WOKEN && token == HANDOFF)
             return 0;
+        if (st == BLITZ_W_WOKEN)
+            atomic_fetch_and_explicit(w, ~WAKING, memory_order_relaxed);
         if (st == BLITZ_W_TIMEDOUT) {
             if (try_acquire(w))
                 return 0;
@@ -106,11 +110,13 @@ static uintptr_t unlock_cb(void *ctx, const blitz_unpark_result *r)
 {
     _Atomic int *w = ctx;
     int keep = atomic_load_explicit(w, memory_order_relaxed) & ~STATE;
+    int keep_hi = keep & ~WAKING;
     if (r->woke && r->waited >= FAIR_NS) {
-        atomic_store_explicit(w, keep | LOCKED | (r->more ? PARKED : 0), memory_order_release);
+        atomic_store_explicit(w, keep_hi | LOCKED | (r->more ? PARKED : 0), memory_order_release);
         return HANDOFF;
     }
-    atomic_store_explicit(w, keep | (r->more ? PARKED : 0), memory_order_release);
+    atomic_store_explicit(w, keep_hi | (r->more ? PARKED : 0) | (r->woke ? WAKING : 0),
+                          memory_order_release);
     return 0;
 }
 
@@ -118,7 +124,7 @@ static void release(pthread_mutex_t *m)
 {
     _Atomic int *w = word(m);
     int s = atomic_load_explicit(w, memory_order_relaxed);
-    while (!(s & PARKED))
+    while (!(s & PARKED) || (s & WAKING))
         if (atomic_compare_exchange_weak_explicit(w, &s, s & ~LOCKED, memory_order_release,
                                                   memory_order_relaxed))
             return;
