@@ -8,8 +8,9 @@
  * PTHREAD_BARRIER_SERIAL_THREAD. Process-shared barriers stay with libc (a task waiting on
  * one holds its worker).
  *
- * Spin locks: an int, as glibc's; a task that does not get it soon yields to the other tasks
- * of its worker, so a holder that yielded gets to run. */
+ * Spin locks: an int in glibc's x86-64 encoding (1 free, 0 held, so zeroed memory is a held
+ * lock there too); a task that does not get it soon yields to the other tasks of its worker,
+ * so a holder that yielded gets to run. */
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -91,6 +92,17 @@ BLITZ_EXPORT int pthread_barrier_destroy(pthread_barrier_t *b)
 
 static _Atomic int *spin_word(pthread_spinlock_t *l) { return (_Atomic int *)l; }
 
+#define SPIN_FREE 1
+#define SPIN_HELD 0
+
+static int spin_try(_Atomic int *w)
+{
+    int f = SPIN_FREE;
+    return atomic_load_explicit(w, memory_order_relaxed) == SPIN_FREE &&
+           atomic_compare_exchange_strong_explicit(w, &f, SPIN_HELD, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
 BLITZ_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 {
     if (shim_sync_native)
@@ -98,10 +110,7 @@ BLITZ_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
     _Atomic int *w = spin_word(l);
     for (;;) {
         for (int i = 0; i < 100; i++) {
-            int z = 0;
-            if (atomic_load_explicit(w, memory_order_relaxed) == 0 &&
-                atomic_compare_exchange_weak_explicit(w, &z, 1, memory_order_acquire,
-                                                      memory_order_relaxed))
+            if (spin_try(w))
                 return 0;
             __builtin_ia32_pause();
         }
@@ -116,15 +125,13 @@ BLITZ_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
 {
     if (shim_sync_native)
         return REAL(pthread_spin_trylock)(l);
-    int z = 0;
-    return atomic_compare_exchange_strong_explicit(spin_word(l), &z, 1, memory_order_acquire,
-                                                   memory_order_relaxed) ? 0 : EBUSY;
+    return spin_try(spin_word(l)) ? 0 : EBUSY;
 }
 
 BLITZ_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 {
     if (shim_sync_native)
         return REAL(pthread_spin_unlock)(l);
-    atomic_store_explicit(spin_word(l), 0, memory_order_release);
+    atomic_store_explicit(spin_word(l), SPIN_FREE, memory_order_release);
     return 0;
 }

@@ -7,14 +7,16 @@
  * return on every path: wake-up, timeout, and cancellation (then the cancellation unwinds
  * with the mutex held, as NPTL does, for the cleanup handlers to release it).
  *
- * Process-shared condition variables stay with libc; a task waiting on one holds its worker
- * (see the README). With a mutex left to libc (robust, process-shared) the wait is still
- * ours and only the mutex calls are libc's. */
+ * Process-shared condition variables stay with libc. A task waits on one in slices of
+ * SLICE_NS (libc's timed wait) and yields between them, returning as a spurious wake-up
+ * when a slice ends: its worker is held for at most a slice at a time. With a mutex left to
+ * libc (robust, process-shared) the wait is still ours and only the mutex calls are libc's. */
 #include <errno.h>
 #include <stdint.h>
 #include <time.h>
 #include "parklot.h"
 #include "real.h"
+#include "scheduler.h"
 #include "sync.h"
 
 #define COND_PSHARED 1u
@@ -27,6 +29,35 @@ void shim_mutex_relock(pthread_mutex_t *m, unsigned depth);
 static int libc_only(pthread_cond_t *c)
 {
     return shim_sync_native || (c->__data.__wrefs & COND_PSHARED);
+}
+
+#define SLICE_NS 500000u
+
+/* libc's wait for a process-shared condvar; from a task, one slice of it. */
+static int libc_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                     const struct timespec *abstime)
+{
+    blitz_task *t = shim_task();
+    if (!t)
+        return abstime ? REAL(pthread_cond_clockwait)(c, m, clk, abstime)
+                       : REAL(pthread_cond_wait)(c, m);
+    if (abstime && (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000L))
+        return EINVAL;
+    struct timespec slice;
+    clock_gettime(clk, &slice);
+    slice.tv_nsec += SLICE_NS;
+    if (slice.tv_nsec >= 1000000000L) {
+        slice.tv_sec++;
+        slice.tv_nsec -= 1000000000L;
+    }
+    int last = abstime && (abstime->tv_sec < slice.tv_sec ||
+                           (abstime->tv_sec == slice.tv_sec && abstime->tv_nsec <= slice.tv_nsec));
+    int rc = REAL(pthread_cond_clockwait)(c, m, clk, last ? abstime : &slice);
+    if (rc == ETIMEDOUT && !last) {
+        blitz_yield(); /* with the mutex held, as after any wake-up */
+        rc = 0;
+    }
+    return rc;
 }
 
 struct wait_ctx {
@@ -79,7 +110,7 @@ static clockid_t cond_clock(pthread_cond_t *c)
 BLITZ_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
     if (libc_only(c))
-        return REAL(pthread_cond_wait)(c, m);
+        return libc_wait(c, m, cond_clock(c), NULL);
     return wait(c, m, CLOCK_REALTIME, NULL);
 }
 
@@ -87,17 +118,17 @@ BLITZ_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
                                         const struct timespec *abstime)
 {
     if (libc_only(c))
-        return REAL(pthread_cond_timedwait)(c, m, abstime);
+        return libc_wait(c, m, cond_clock(c), abstime);
     return wait(c, m, cond_clock(c), abstime);
 }
 
 BLITZ_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
                                         const struct timespec *abstime)
 {
-    if (libc_only(c))
-        return REAL(pthread_cond_clockwait)(c, m, clk, abstime);
     if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
         return EINVAL;
+    if (libc_only(c))
+        return libc_wait(c, m, clk, abstime);
     return wait(c, m, clk, abstime);
 }
 

@@ -62,16 +62,16 @@ static int wait(sem_t *s, clockid_t clk, const struct timespec *abstime)
     blitz_task *t = shim_task();
     if (t)
         shim_testcancel(t);
+    uint64_t deadline = 0;
+    if (abstime && shim_deadline(clk, abstime, &deadline)) { /* glibc checks it first */
+        errno = EINVAL;
+        return -1;
+    }
     if (libc_only(s))
         return libc_wait(s, clk, abstime);
     blitz_sem *b = S(s);
     if (try_take(b))
         return 0;
-    uint64_t deadline = 0;
-    if (abstime && shim_deadline(clk, abstime, &deadline)) {
-        errno = EINVAL;
-        return -1;
-    }
     for (;;) {
         atomic_fetch_add(&b->data, WAITER);
         int st = blitz_park(b, empty, NULL, b, deadline, t ? shim_cancel_flag(t) : NULL, NULL);
