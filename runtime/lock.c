@@ -1,4 +1,5 @@
 #include <errno.h>
+#include "rawsys.h"
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -13,14 +14,13 @@ int blitz_futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout
         ts.tv_nsec = (long)(timeout_abs_mono % 1000000000ull);
         tsp = &ts;
     }
-    long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, tsp, NULL,
-                     FUTEX_BITSET_MATCH_ANY);
+    long r = blitz_syscall(SYS_futex, (long)(addr), (long)(FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG), (long)(expected), (long)(tsp), (long)(NULL), (long)(FUTEX_BITSET_MATCH_ANY));
     return r == 0 ? 0 : -1;
 }
 
 void blitz_futex_wake(_Atomic uint32_t *addr, int n)
 {
-    syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+    blitz_syscall(SYS_futex, (long)(addr), (long)(FUTEX_WAKE | FUTEX_PRIVATE_FLAG), (long)(n), (long)(NULL), (long)(NULL), (long)(0));
 }
 
 void blitz_lock_slow(blitz_lock *l)

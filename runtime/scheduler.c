@@ -1,4 +1,5 @@
 #include <errno.h>
+#include "rawsys.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #include "waiter.h"
 
 /* Gives the CPU away without going through the (interposed) sched_yield symbol. */
-static void sched_yield_os(void) { syscall(SYS_sched_yield); }
+static void sched_yield_os(void) { blitz_syscall(SYS_sched_yield, 0, 0, 0, 0, 0, 0); }
 
 /* Scheduler-wide state. Nothing here is touched per context switch except through the
  * owning processor; the idle mask and spinning count are touched when work appears or runs

@@ -1,5 +1,6 @@
 /* The scheduler first: resolv.h defines names that clash with ev.h's enums. */
 #include "scheduler.h"
+#include "rawsys.h"
 #include <asm/prctl.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -28,7 +29,7 @@ static size_t g_area;
 enum { TCB_SELF0 = 0, TCB_DTV = 8, TCB_SELF = 16, TCB_MULTI = 24, TCB_SYSINFO = 32,
        TCB_STACK_GUARD = 0x28, TCB_POINTER_GUARD = 0x30, TCB_FEATURE_1 = 0x48 };
 
-void blitz_tls_set_tp_syscall(void *tp) { syscall(SYS_arch_prctl, ARCH_SET_FS, tp); }
+void blitz_tls_set_tp_syscall(void *tp) { blitz_syscall(SYS_arch_prctl, (long)(ARCH_SET_FS), (long)(tp), 0, 0, 0, 0); }
 
 /* set*id() in a threaded process: glibc signals every thread it knows (SIGSETXID) and waits
  * until each handler has cleared a flag in its own struct pthread, found through the thread
@@ -61,14 +62,14 @@ static void setxid_on_thread_block(int sig, siginfo_t *si, void *uc)
 static void wrap_setxid_handler(void)
 {
     struct ksigaction old;
-    if (syscall(SYS_rt_sigaction, SIGSETXID_NO, NULL, &old, 8) != 0 ||
+    if (blitz_syscall(SYS_rt_sigaction, (long)(SIGSETXID_NO), (long)(NULL), (long)(&old), (long)(8), 0, 0) != 0 ||
         (uintptr_t)old.handler <= 1 || !(old.flags & SA_SIGINFO))
         return; /* not installed yet: no thread was ever created, nothing to wrap */
     g_setxid_handler = old.handler;
     struct ksigaction mine = old;
     mine.handler = setxid_on_thread_block;
     mine.mask = ~0ull; /* a program's handler nesting here would run on the machine's block */
-    syscall(SYS_rt_sigaction, SIGSETXID_NO, &mine, NULL, 8);
+    blitz_syscall(SYS_rt_sigaction, (long)(SIGSETXID_NO), (long)(&mine), (long)(NULL), (long)(8), 0, 0);
 }
 
 void blitz_tls_configure(const blitz_tls_layout *l)
@@ -178,10 +179,10 @@ void *blitz_tls_detach_caller(void)
     /* The kernel updates the rseq area registered for this OS thread: move it along, so the
      * root task (main's block, on any worker) does not read this thread's CPU. */
     if (L.rseq > 0 && L.rseq_size &&
-        syscall(SYS_rseq, old + L.rseq, RSEQ_AREA_LEN, 1 /* unregister */, RSEQ_SIG_X86) == 0) {
+        blitz_syscall(SYS_rseq, (long)(old + L.rseq), (long)(RSEQ_AREA_LEN), (long)(1 /* unregister */), (long)(RSEQ_SIG_X86), 0, 0) == 0) {
         AT(old, L.rseq + 4, int32_t) = RSEQ_CPU_ID_FAILED;
         AT(tp, L.rseq + 4, int32_t) = -1;
-        syscall(SYS_rseq, tp + L.rseq, RSEQ_AREA_LEN, 0, RSEQ_SIG_X86);
+        blitz_syscall(SYS_rseq, (long)(tp + L.rseq), (long)(RSEQ_AREA_LEN), (long)(0), (long)(RSEQ_SIG_X86), 0, 0);
     }
     blitz_tls_set_tp(tp);
     if (L.ctype_init)
@@ -213,7 +214,7 @@ static void release_tcache(char *tp)
         return;
     /* A signal handler that mallocs must not find the stand-in cache. */
     uint64_t all = ~0ull, saved;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &saved, 8);
+    blitz_syscall(SYS_rt_sigprocmask, (long)(SIG_SETMASK), (long)(&all), (long)(&saved), (long)(8), 0, 0);
     AT(tp, L.v_tcache, void *) = &g_full_cache;
     for (int bin = 0; bin < 64; bin++) {
         uintptr_t *e = AT(tc, 128 + 8 * bin, uintptr_t *);
@@ -226,7 +227,7 @@ static void release_tcache(char *tp)
     }
     free(tc);
     AT(tp, L.v_tcache, char *) = NULL;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved, NULL, 8);
+    blitz_syscall(SYS_rt_sigprocmask, (long)(SIG_SETMASK), (long)(&saved), (long)(NULL), (long)(8), 0, 0);
 }
 
 /* Values set through glibc's own keys (C11 tss_*, and glibc-internal users) live in the
@@ -280,7 +281,7 @@ static void release_robust_list(char *tp)
                !atomic_compare_exchange_weak(f, &v, (v & 0x80000000u) | 0x40000000u)) {
         }
         if ((v & 0x3fffffffu) == (uint32_t)tid && (v & 0x80000000u))
-            syscall(SYS_futex, f, 1 /* FUTEX_WAKE, shared: robust mutexes are */, 1, 0, 0, 0);
+            blitz_syscall(SYS_futex, (long)(f), (long)(1 /* FUTEX_WAKE), (long)(shared: robust mutexes are */), (long)(1), (long)(0), (long)(0), (long)(0));
         if (e == pending)
             pending = NULL;
         e = next;
@@ -325,11 +326,11 @@ void blitz_tls_fork_child(void *task_tp, void *sched_tp)
     list_unlink((char *)task_tp + L.list);
     list_unlink(sl);
     list_add_after(sl, L.rtld_global + L.stack_used_list);
-    int tid = (int)syscall(SYS_gettid);
+    int tid = (int)blitz_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
     AT(sched_tp, L.tid, int) = tid;
     AT(task_tp, L.tid, int) = fake_tid(0x0fffffffu); /* the forking task alone: any id */
     /* The kernel's per-thread pointers: the robust list walked when this thread dies, and the
      * tid cleared at exit, now in the machine's block rather than a pooled task's. */
-    syscall(SYS_set_robust_list, (char *)sched_tp + L.robust, (size_t)24);
-    syscall(SYS_set_tid_address, (char *)sched_tp + L.tid);
+    blitz_syscall(SYS_set_robust_list, (long)((char *)sched_tp + L.robust), (long)((size_t)24), 0, 0, 0, 0);
+    blitz_syscall(SYS_set_tid_address, (long)((char *)sched_tp + L.tid), 0, 0, 0, 0, 0);
 }

@@ -4,6 +4,7 @@
  * libthread_db (_thread_db_*), the kernel (robust list head), glibc's own pointers read from
  * a real thread (resolver state, stack block). */
 #include <dlfcn.h>
+#include "rawsys.h"
 #include <errno.h>
 #include <link.h>
 #include <stdarg.h>
@@ -121,10 +122,10 @@ static void *probe_thread(void *arg)
     }
     void *head = NULL;
     size_t len = 0;
-    o->robust = syscall(SYS_get_robust_list, 0, &head, &len) == 0 && head ? (char *)head - tp : -1;
+    o->robust = blitz_syscall(SYS_get_robust_list, (long)(0), (long)(&head), (long)(&len), 0, 0, 0) == 0 && head ? (char *)head - tp : -1;
     o->robust_empty = head && *(void **)head == head;
     o->specific_ok = *(char **)(tp + o->l->specific) == tp + o->l->specific_1st;
-    o->tid_ok = *(int *)(tp + o->l->tid) == (int)syscall(SYS_gettid);
+    o->tid_ok = *(int *)(tp + o->l->tid) == (int)blitz_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
     __asm__ volatile("movq %%fs:0x28, %0" : "=r"(o->canary));
     find_tcache(o, tp);
     return NULL;
@@ -174,7 +175,7 @@ int blitz_tls_probe(blitz_tls_layout *l,
     char *tp = blitz_tls_tp();
     if (*(char **)tp != tp || *(char **)(tp + 16) != tp || !*(void **)(tp + 8))
         return fail(why, n, "the thread pointer does not point at a glibc TCB");
-    if (*(int *)(tp + l->tid) != (int)syscall(SYS_gettid))
+    if (*(int *)(tp + l->tid) != (int)blitz_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0))
         return fail(why, n, "struct pthread tid is not where libthread_db says");
     char **used_head = (char **)(l->rtld_global + l->stack_used_list);
     if (!used_head[0] || !used_head[1])

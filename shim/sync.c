@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include "rawsys.h"
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,7 +23,7 @@ int shim_owner_id(void)
     if (t)
         return (int)(0x20000000u | (t->stack->serial & 0x0fffffffu));
     if (!t_tid)
-        t_tid = (int)syscall(SYS_gettid);
+        t_tid = (int)blitz_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
     return t_tid;
 }
 

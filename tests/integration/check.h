@@ -29,6 +29,12 @@
  *                            (release).  For start lines that many threads wait at:
  *                            pthread barriers, mutexes and condition variables would
  *                            block a shim worker, polling with sleeps does not.
+ *   deadline_ms(clock, ms)   struct timespec: clock_gettime(clock) + ms milliseconds
+ *                            (ms may be negative: a deadline already past), for the
+ *                            absolute timeouts of timedlock/timedwait/clockwait
+ *   ts_ns(ts)                a struct timespec in nanoseconds
+ *   reached(clock, ts)       non-zero when clock_gettime(clock) >= ts (a timed call that
+ *                            answered ETIMEDOUT must have reached its deadline: never early)
  */
 #ifndef BLITZ_IT_CHECK_H
 #define BLITZ_IT_CHECK_H
@@ -139,5 +145,24 @@ static inline void gate_wait(int *flag)
 }
 
 static inline void gate_open(int *flag) { __atomic_store_n(flag, 1, __ATOMIC_RELEASE); }
+
+static inline struct timespec deadline_ms(clockid_t c, long ms)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    long long ns = ts.tv_nsec + (ms % 1000) * 1000000LL;
+    ts.tv_sec += ms / 1000 + ns / 1000000000LL;
+    ns %= 1000000000LL;
+    if (ns < 0) {
+        ns += 1000000000LL;
+        ts.tv_sec--;
+    }
+    ts.tv_nsec = (long)ns;
+    return ts;
+}
+
+static inline long long ts_ns(struct timespec ts) { return ts.tv_sec * 1000000000LL + ts.tv_nsec; }
+
+static inline int reached(clockid_t c, struct timespec ts) { return ns_of(c) >= ts_ns(ts); }
 
 #endif /* BLITZ_IT_CHECK_H */
