@@ -24,7 +24,7 @@
 
 int shim_mutex_is_libc(pthread_mutex_t *m);
 int shim_mutex_unlock_depth(pthread_mutex_t *m, int all, unsigned *depth);
-void shim_mutex_relock(pthread_mutex_t *m, unsigned depth);
+int shim_mutex_relock(pthread_mutex_t *m, unsigned depth);
 
 static int libc_only(pthread_cond_t *c)
 {
@@ -94,9 +94,11 @@ static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
     struct wait_ctx w = { m, 0, 0 };
     int st = blitz_park(c, NULL, release_mutex, &w, deadline, t ? shim_cancel_flag(t) : NULL,
                         NULL);
-    shim_mutex_relock(m, w.depth);
+    int relock = shim_mutex_relock(m, w.depth);
     if (st == BLITZ_W_INTERRUPTED)
         shim_testcancel(t); /* unwinds with the mutex held */
+    if (relock)
+        return relock;
     if (st == BLITZ_W_TIMEDOUT && shim_deadline_passed(clk, abstime))
         return ETIMEDOUT;
     return 0; /* woken, or a timeout before the clock got there: a spurious wake-up */

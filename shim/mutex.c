@@ -202,16 +202,17 @@ int shim_mutex_unlock_depth(pthread_mutex_t *m, int all, unsigned *depth)
     return 0;
 }
 
-/* Re-takes m after a condition wait, restoring a recursive depth. */
-void shim_mutex_relock(pthread_mutex_t *m, unsigned depth)
+/* Re-takes m after a condition wait, restoring a recursive depth. Returns 0, or what libc's
+ * lock said for a mutex left to it (EOWNERDEAD for a robust one whose owner died), which the
+ * wait returns, as glibc's does. */
+int shim_mutex_relock(pthread_mutex_t *m, unsigned depth)
 {
-    if (shim_mutex_is_libc(m)) {
-        libc_lock(m, CLOCK_REALTIME, NULL);
-        return;
-    }
+    if (shim_mutex_is_libc(m))
+        return libc_lock(m, CLOCK_REALTIME, NULL);
     acquire(m, CLOCK_REALTIME, NULL);
     m->__data.__owner = shim_owner_id();
     m->__data.__count = depth ? depth : 1;
+    return 0;
 }
 
 BLITZ_EXPORT int pthread_mutex_lock(pthread_mutex_t *m) { return lock(m, CLOCK_REALTIME, NULL, 0); }

@@ -24,10 +24,6 @@ static int prefer_writer(pthread_rwlock_t *rw)
 }
 static int libc_only(pthread_rwlock_t *rw) { return shim_sync_native || rw->__data.__shared; }
 
-struct vctx {
-    pthread_rwlock_t *rw;
-};
-
 static int reader_blocked(pthread_rwlock_t *rw, unsigned s)
 {
     return (s & WRITER) || (prefer_writer(rw) && (s & WWAIT));
