@@ -190,7 +190,20 @@ bench_sync() {
   row mutex_contend locks_per_s higher "r >= 2" "contended mutex (8 threads) ≥2x native"
 }
 
-WORKLOADS="create_join sleep_storm alive yield_switch tls_worker sync"
+# Read-mostly rwlock: 8 threads, 10% writes. 2M operations in all (the program's default of 200k
+# lasts ~10 ms natively, too short to be stable).
+bench_rwlock() {
+  run_bench rwlock_mix 120 rwlock_mix -t 8 -n 2000000 -w 10
+  row rwlock_mix ops_per_s higher "" ""
+}
+
+# Barrier: 4 threads meet 50k times.
+bench_barrier() {
+  run_bench barrier_cycle 120 barrier_cycle -t 4 -r 50000
+  row barrier_cycle cycles_per_s higher "" ""
+}
+
+WORKLOADS="create_join sleep_storm alive yield_switch tls_worker sync rwlock barrier"
 for w in $WORKLOADS; do "bench_$w"; done
 
 # alive_note: "alive: native stops at N threads (...)" from the native alive runs
