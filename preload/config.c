@@ -65,6 +65,7 @@ int blitz_config_from_env(blitz_config *cfg)
     cfg->stack_size = dflt;
     cfg->timer_spin_us = 1000;
     cfg->tls_worker = 0;
+    cfg->io = 1;
 
     const char *v = getenv("BLITZ_WORKERS");
     if (v && *v) {
@@ -98,7 +99,8 @@ int blitz_config_from_env(blitz_config *cfg)
         else
             return bad("BLITZ_TLS", v, "task (each thread its own TLS, the default) or worker");
     }
-    if (parse_bool("BLITZ_DISABLE", &cfg->disable) || parse_bool("BLITZ_STATS", &cfg->stats))
+    if (parse_bool("BLITZ_DISABLE", &cfg->disable) || parse_bool("BLITZ_STATS", &cfg->stats) ||
+        parse_bool("BLITZ_IO", &cfg->io))
         return -1;
     return 0;
 }

@@ -10,6 +10,7 @@ typedef struct blitz_config {
     int stats;          /* BLITZ_STATS: 0|1 */
     unsigned timer_spin_us; /* BLITZ_TIMER_SPIN_US: 0..100000, default 1000 */
     int tls_worker;     /* BLITZ_TLS: task (0, default) | worker (1) */
+    int io;             /* BLITZ_IO: 1 (default) tasks wait for I/O on the reactor | 0 libc */
 } blitz_config;
 
 /* Fills cfg from the environment. On an invalid value prints one line to stderr naming the

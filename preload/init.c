@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "attr.h"
 #include "config.h"
+#include "fdview.h"
 #include "tls.h"
 #include "fork.h"
 #include "overflow.h"
@@ -109,6 +110,7 @@ static int blitz_main(int argc, char **argv, char **envp)
     g_envp = envp;
     blitz_real_init();
     shim_attr_check_layout();
+    shim_io_native = !cfg.io;
     shim_set_default_stack_size(cfg.stack_size);
     read_process_name();
     void *main_tp = cfg.tls_worker ? NULL : setup_task_tls();

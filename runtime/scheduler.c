@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include "clock.h"
+#include "netpoll.h"
 #include "overflow.h"
 #include "scheduler.h"
 #include "tls.h"
@@ -16,6 +18,8 @@
 
 /* Gives the CPU away without going through the (interposed) sched_yield symbol. */
 static void sched_yield_os(void) { blitz_syscall(SYS_sched_yield, 0, 0, 0, 0, 0, 0); }
+/* close() is interposed by the shim. */
+static void close_raw(int fd) { blitz_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0); }
 
 /* Scheduler-wide state. Nothing here is touched per context switch except through the
  * owning processor; the idle mask and spinning count are touched when work appears or runs
@@ -27,9 +31,10 @@ static blitz_injectq g_inject;
 static blitz_rt_os g_os;
 static _Atomic int g_shutdown;
 static _Atomic int g_nspinning;
+static _Atomic int g_netpoll_owner = -1; /* processor sleeping on the I/O set, or -1 */
 /* Bit i set: processor i is idle (blocked in its loop, or about to). Set by the processor
  * itself with seq_cst before its final re-check; cleared by a waker (which then sends its
- * ev_async) or by the processor when it wakes on its own. */
+ * wake-up) or by the processor when it wakes on its own. */
 static _Atomic uint64_t g_idle[BLITZ_MAX_WORKERS / 64];
 
 #define INJECT_EVERY 61u
@@ -49,6 +54,17 @@ static void idle_clear(blitz_proc *p)
     atomic_fetch_and(&g_idle[p->id / 64], ~(1ull << (p->id % 64)));
 }
 
+/* Makes p's loop return. Not libev's ev_async: its write() would go through the shim's
+ * interposed write when called from a task. The exchange keeps it to one write per sleep
+ * (acq_rel: pairs with the reset in wake_io_cb). */
+static void proc_wake(blitz_proc *p)
+{
+    if (atomic_exchange_explicit(&p->wake_pending, 1, memory_order_acq_rel))
+        return;
+    uint64_t one = 1;
+    blitz_raw_syscall6(SYS_write, p->wake_fd, (long)&one, sizeof one, 0, 0, 0);
+}
+
 /* Wakes one idle processor, if any. Returns 1 if it woke one. */
 static int wake_idle(void)
 {
@@ -60,7 +76,7 @@ static int wake_idle(void)
             if (atomic_fetch_and(&g_idle[w], ~bit) & bit) {
                 blitz_proc *p = &g_procs[w * 64 + b];
                 atomic_fetch_add_explicit(&p->stats.wakeups, 1, memory_order_relaxed);
-                ev_async_send(p->loop, &p->wake);
+                proc_wake(p);
                 return 1;
             }
             bits &= ~bit;
@@ -327,13 +343,32 @@ static void timer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     blitz_proc *p = w->data;
     uint64_t ticks;
-    if (read(p->timer_fd, &ticks, sizeof ticks) < 0) {
-        /* EAGAIN: a disarm raced the expiry; nothing to read */
-    }
+    /* An EAGAIN means a disarm raced the expiry: nothing to read. */
+    blitz_raw_syscall6(SYS_read, p->timer_fd, (long)&ticks, sizeof ticks, 0, 0, 0);
     p->timer_armed = UINT64_MAX; /* a fired timerfd is disarmed */
 }
 
-static void wake_cb(struct ev_loop *loop, ev_async *w, int revents) {}
+static void wake_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    blitz_proc *p = w->data;
+    uint64_t v;
+    atomic_store_explicit(&p->wake_pending, 0, memory_order_release);
+    blitz_raw_syscall6(SYS_read, p->wake_fd, (long)&v, sizeof v, 0, 0, 0);
+}
+
+/* Readies the tasks whose descriptors became ready; they queue FIFO like timer wake-ups.
+ * Returns the number of events. */
+static int poll_io(blitz_proc *p)
+{
+    if (!blitz_netpoll_active())
+        return 0;
+    p->firing_timers = 1;
+    int n = blitz_netpoll_poll();
+    p->firing_timers = 0;
+    return n;
+}
+
+static void netpoll_io_cb(struct ev_loop *loop, ev_io *w, int revents) { poll_io(w->data); }
 
 /* Fires q's due timers from processor p's scheduler context (q may be another processor
  * whose machine is busy or stuck: its sleepers must still wake on time). */
@@ -457,12 +492,15 @@ static int anyone_has_work(void)
 }
 
 /* Before blocking, an idle worker waits on the CPU (a) for one of its timers due within
- * g_timer_spin_ns and (b) for up to g_timer_spin_ns while another worker runs tasks, ready
+ * g_timer_spin_ns and (b) for up to STEAL_SPIN_NS while another worker runs tasks, ready
  * to steal what they make runnable. A kernel wake-up from idle costs more than that on some
  * machines (about 10 ms on the development VM, where a 1 ms sleep would otherwise take 11
  * and every cross-worker hand-off would wait for a sleeping vCPU). Returns 1 when it is
  * time to look for work again, 0 when the worker should block. */
 static uint64_t g_timer_spin_ns = 1000000;
+/* (b) is much shorter: a worker that waits for others to make work burns a CPU that another
+ * process (a load generator, the next program) may need. */
+#define STEAL_SPIN_NS 50000u
 
 static int others_running(blitz_proc *p)
 {
@@ -478,9 +516,10 @@ static int spin_before_block(blitz_proc *p)
 {
     if (!g_timer_spin_ns)
         return 0;
-    /* Counted as spinning: producers then skip the ev_async wake-up of a sleeping worker. */
+    /* Counted as spinning: producers then skip the wake-up of a sleeping worker. */
     atomic_fetch_add(&g_nspinning, 1);
-    uint64_t now = blitz_now_ns(), spin_end = now + g_timer_spin_ns;
+    uint64_t now = blitz_now_ns();
+    uint64_t spin_end = now + (g_timer_spin_ns < STEAL_SPIN_NS ? g_timer_spin_ns : STEAL_SPIN_NS);
     int found = 0;
     for (unsigned i = 0;; i++) {
         if (anyone_has_work() || atomic_load_explicit(&g_shutdown, memory_order_relaxed)) {
@@ -494,6 +533,10 @@ static int spin_before_block(blitz_proc *p)
         }
         if (i % 64 == 0) {
             run_foreign_timers(p, now);
+            if (poll_io(p)) {
+                found = 1;
+                break;
+            }
             if (any_lifo_occupied(p)) {
                 blitz_task *t = steal_work(p, 1);
                 if (t) { /* stale LIFO task: run it next from our own queue */
@@ -534,7 +577,18 @@ static void block_idle(blitz_proc *p)
             extra = soon;
     }
     arm_timerfd(p, extra);
+    /* One idle worker at a time sleeps on the I/O set (as in Go): an event then wakes one
+     * vCPU, not all of them. The others sleep on their own wake-up and timers; the owner
+     * wakes them when it readies more than it can run. */
+    int own_io = blitz_netpoll_active() &&
+                 atomic_compare_exchange_strong(&g_netpoll_owner, &(int){ -1 }, p->id);
+    if (own_io)
+        ev_io_start(p->loop, &p->netpoll_io);
     ev_run(p->loop, EVRUN_ONCE);
+    if (own_io) {
+        ev_io_stop(p->loop, &p->netpoll_io);
+        atomic_store(&g_netpoll_owner, -1);
+    }
     idle_clear(p);
     run_foreign_timers(p, blitz_now_ns());
 }
@@ -546,12 +600,17 @@ static blitz_task *find_runnable(blitz_machine *m)
         blitz_task *t;
         p->tick++;
         run_timers(p);
-        if (p->tick % INJECT_EVERY == 0 && (t = inject_take(p)))
-            return t;
+        if (p->tick % INJECT_EVERY == 0) {
+            if ((t = inject_take(p)))
+                return t;
+            poll_io(p); /* I/O must not wait for this worker to run out of tasks */
+        }
         if ((t = local_work(p)) || (t = inject_take(p)))
             return t;
         if (atomic_load_explicit(&g_shutdown, memory_order_relaxed))
             return NULL;
+        if (poll_io(p) && (t = local_work(p)))
+            return t;
         /* Spin a little, stealing, unless enough others already do. */
         if (2 * atomic_load_explicit(&g_nspinning, memory_order_relaxed) < g_nprocs) {
             atomic_fetch_add(&g_nspinning, 1);
@@ -611,9 +670,17 @@ static int proc_init(blitz_proc *p, int id)
     p->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK | EVFLAG_NOENV);
     if (!p->loop)
         return EAGAIN;
-    ev_async_init(&p->wake, wake_cb);
-    ev_async_start(p->loop, &p->wake);
-    p->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    /* Raw calls: the shim interposes eventfd and timerfd_create. */
+    p->wake_fd = (int)blitz_syscall(SYS_eventfd2, 0, EFD_NONBLOCK | EFD_CLOEXEC, 0, 0, 0, 0);
+    if (p->wake_fd < 0)
+        return errno;
+    ev_io_init(&p->wake_io, wake_io_cb, p->wake_fd, EV_READ);
+    p->wake_io.data = p;
+    ev_io_start(p->loop, &p->wake_io);
+    ev_io_init(&p->netpoll_io, netpoll_io_cb, blitz_netpoll_fd(), EV_READ);
+    p->netpoll_io.data = p; /* started only while p sleeps for the I/O set (block_idle) */
+    p->timer_fd = (int)blitz_syscall(SYS_timerfd_create, CLOCK_MONOTONIC,
+                                     TFD_NONBLOCK | TFD_CLOEXEC, 0, 0, 0, 0);
     if (p->timer_fd < 0)
         return errno;
     ev_io_init(&p->timer_io, timer_io_cb, p->timer_fd, EV_READ);
@@ -646,6 +713,9 @@ int blitz_rt_start(const blitz_rt_config *cfg, const blitz_rt_os *os, int adopt_
     g_nprocs = n;
     g_timer_spin_ns = (uint64_t)cfg->timer_spin_us * 1000u;
     blitz_injectq_init(&g_inject);
+    int nrc = blitz_netpoll_init();
+    if (nrc)
+        return nrc;
     g_procs = aligned_alloc(64, sizeof(blitz_proc) * (size_t)n);
     g_machines = calloc((size_t)n, sizeof(blitz_machine));
     if (!g_procs || !g_machines)
@@ -677,13 +747,14 @@ void blitz_rt_shutdown(void)
 {
     atomic_store(&g_shutdown, 1);
     for (int i = 0; i < g_nprocs; i++)
-        ev_async_send(g_procs[i].loop, &g_procs[i].wake);
+        proc_wake(&g_procs[i]);
     for (int i = 0; i < g_nprocs; i++)
         g_os.thread_join(g_machines[i].thread, NULL);
     for (int i = 0; i < g_nprocs; i++) {
         blitz_proc *p = &g_procs[i];
         ev_loop_destroy(p->loop);
-        close(p->timer_fd);
+        close_raw(p->timer_fd);
+        close_raw(p->wake_fd);
         blitz_timerheap_destroy(&p->timers);
         blitz_stack_cache_drain(&p->stacks);
     }
@@ -704,6 +775,7 @@ void blitz_rt_fork_parent(void) { blitz_stack_fork_unlock(); }
 void blitz_rt_fork_child(void)
 {
     blitz_stack_fork_unlock();
+    blitz_netpoll_fork_child(); /* before anything can close a descriptor */
     blitz_task *self = blitz_self();
     if (!self)
         return; /* forked by a thread the runtime does not own: the child runs no tasks */
@@ -718,11 +790,13 @@ void blitz_rt_fork_child(void)
     int n = g_nprocs;
     for (int i = 0; i < n; i++) {
         ev_loop_destroy(old[i].loop);
-        close(old[i].timer_fd);
+        close_raw(old[i].timer_fd);
+        close_raw(old[i].wake_fd);
     }
     for (int w = 0; w < BLITZ_MAX_WORKERS / 64; w++)
         atomic_store(&g_idle[w], 0);
     atomic_store(&g_nspinning, 0);
+    atomic_store(&g_netpoll_owner, -1);
     blitz_injectq_init(&g_inject);
     blitz_proc *procs = aligned_alloc(64, sizeof(blitz_proc) * (size_t)n);
     blitz_machine *ms = calloc((size_t)n, sizeof(blitz_machine));

@@ -30,7 +30,10 @@ typedef struct __attribute__((aligned(64))) blitz_proc {
     struct blitz_task *_Atomic lifo;   /* next task to run; owner-exchanged, stealable late */
     blitz_timerheap timers;
     struct ev_loop *loop;
-    ev_async wake;
+    ev_io wake_io;                     /* wake_fd: an eventfd other threads write to wake us */
+    int wake_fd;
+    _Atomic int wake_pending;          /* a wake-up is written and not yet read */
+    ev_io netpoll_io;                  /* the shared I/O epoll set (netpoll.h) */
     ev_io timer_io;
     int timer_fd;
     uint64_t timer_armed;              /* deadline the timerfd is armed for (owner only) */
@@ -40,7 +43,7 @@ typedef struct __attribute__((aligned(64))) blitz_proc {
     _Atomic uint64_t lifo_stamp;       /* bumped on every LIFO put: lets thieves see age */
     uint64_t lifo_seen_stamp[BLITZ_MAX_WORKERS]; /* thief side: victim's stamp when first seen */
     uint64_t lifo_seen_ns[BLITZ_MAX_WORKERS];    /* ... and when */
-    int firing_timers;                 /* owner: inside run_timers (wake-ups go to the queue) */
+    int firing_timers;                 /* owner: firing timers or I/O (wake-ups go to the queue) */
     struct blitz_machine *m;
     blitz_proc_stats stats;
 } blitz_proc;

@@ -2,13 +2,14 @@
 # Installs what is missing, builds, and runs the whole test suite:
 #   1. the runtime's unit tests (Criterion),
 #   2. the same unit tests under AddressSanitizer and ThreadSanitizer builds,
-#   3. the integration tests: plain pthread programs run natively and under the shim.
+#   3. the integration tests: plain pthread programs run natively and under the shim,
+#   4. a real program from Debian (microsocks) relaying downloads natively and under the shim.
 # Prints one closing line "N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=$(nproc)
-BLITZ_EXTRA_PKGS="g++ libssl-dev ${BLITZ_EXTRA_PKGS:-}" scripts/setup.sh build || exit 1
+BLITZ_EXTRA_PKGS="g++ libssl-dev microsocks curl python3 ${BLITZ_EXTRA_PKGS:-}" scripts/setup.sh build || exit 1
 
 passed=0 failed=0
 count() { # name status
@@ -57,6 +58,10 @@ if [ -n "$ip" ]; then
   f=${ip#*passed, }; failed=$((failed + ${f%% failed*}))
 fi
 [ "$rc" -ne 0 ] && [ -z "$ip" ] && failed=$((failed + 1))
+
+echo "== microsocks (Debian's thread-per-connection SOCKS5 proxy) natively and under the shim"
+tests/microsocks.sh build
+count microsocks "$?"
 
 echo
 echo "$passed passed, $failed failed"

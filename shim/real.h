@@ -11,6 +11,13 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #define BLITZ_REAL_FUNCS(X)                                                                   \
     X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))  \
@@ -110,7 +117,63 @@
     X(void *, tss_get, (tss_t))                                                               \
     X(int, tss_set, (tss_t, void *))                                                          \
     X(void, tss_delete, (tss_t))                                                              \
-    X(void, call_once, (once_flag *, void (*)(void)))
+    X(void, call_once, (once_flag *, void (*)(void)))                                         \
+    X(ssize_t, read, (int, void *, size_t))                                                   \
+    X(ssize_t, write, (int, const void *, size_t))                                            \
+    X(ssize_t, readv, (int, const struct iovec *, int))                                       \
+    X(ssize_t, writev, (int, const struct iovec *, int))                                      \
+    X(ssize_t, recv, (int, void *, size_t, int))                                              \
+    X(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *))          \
+    X(ssize_t, recvmsg, (int, struct msghdr *, int))                                          \
+    X(int, recvmmsg, (int, struct mmsghdr *, unsigned, int, struct timespec *))               \
+    X(ssize_t, send, (int, const void *, size_t, int))                                        \
+    X(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))  \
+    X(ssize_t, sendmsg, (int, const struct msghdr *, int))                                    \
+    X(int, sendmmsg, (int, struct mmsghdr *, unsigned, int))                                  \
+    X(ssize_t, sendfile, (int, int, off_t *, size_t))                                         \
+    X(ssize_t, sendfile64, (int, int, off64_t *, size_t))                                     \
+    X(int, socket, (int, int, int))                                                           \
+    X(int, socketpair, (int, int, int, int *))                                                \
+    X(int, pipe, (int *))                                                                     \
+    X(int, pipe2, (int *, int))                                                               \
+    X(int, accept, (int, struct sockaddr *, socklen_t *))                                     \
+    X(int, accept4, (int, struct sockaddr *, socklen_t *, int))                               \
+    X(int, connect, (int, const struct sockaddr *, socklen_t))                                \
+    X(int, shutdown, (int, int))                                                              \
+    X(int, setsockopt, (int, int, int, const void *, socklen_t))                              \
+    X(int, poll, (struct pollfd *, nfds_t, int))                                              \
+    X(int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))       \
+    X(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))                     \
+    X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *,              \
+                     const sigset_t *))                                                       \
+    X(int, epoll_wait, (int, struct epoll_event *, int, int))                                 \
+    X(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))              \
+    X(int, epoll_pwait2, (int, struct epoll_event *, int, const struct timespec *,            \
+                          const sigset_t *))                                                  \
+    X(int, close, (int))                                                                      \
+    X(int, close_range, (unsigned, unsigned, int))                                            \
+    X(void, closefrom, (int))                                                                 \
+    X(int, fclose, (FILE *))                                                                  \
+    X(int, dup, (int))                                                                        \
+    X(int, dup2, (int, int))                                                                  \
+    X(int, dup3, (int, int, int))                                                             \
+    X(int, fcntl, (int, int, ...))                                                            \
+    X(int, fcntl64, (int, int, ...))                                                          \
+    X(int, ioctl, (int, unsigned long, ...))                                                  \
+    X(int, eventfd, (unsigned, int))                                                          \
+    X(int, timerfd_create, (int, int))                                                        \
+    X(int, signalfd, (int, const sigset_t *, int))                                            \
+    X(int, epoll_create, (int))                                                               \
+    X(int, epoll_create1, (int))                                                              \
+    X(int, inotify_init, (void))                                                              \
+    X(int, inotify_init1, (int))                                                              \
+    X(ssize_t, __read_chk, (int, void *, size_t, size_t))                                     \
+    X(ssize_t, __recv_chk, (int, void *, size_t, size_t, int))                                \
+    X(ssize_t, __recvfrom_chk, (int, void *, size_t, size_t, int, struct sockaddr *,          \
+                                socklen_t *))                                                 \
+    X(int, __poll_chk, (struct pollfd *, nfds_t, int, size_t))                                \
+    X(int, __ppoll_chk, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *,  \
+                         size_t))
 
 typedef struct blitz_real {
 #define BLITZ_REAL_FIELD(ret, name, args) ret(*name) args;
