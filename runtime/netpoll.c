@@ -71,6 +71,13 @@ static int registered(const blitz_fd *e, uint32_t gen)
     return e->reg_gen == gen && e->reg_epoch == g_epoch;
 }
 
+/* Under e->lock. Release: pairs with the acquire in blitz_fd_in_edges. */
+static void bump_in_edges(blitz_fd *e)
+{
+    uint32_t c = atomic_load_explicit(&e->in_edges, memory_order_relaxed) + 1;
+    atomic_store_explicit(&e->in_edges, c ? c : 1, memory_order_release);
+}
+
 static void link_node(blitz_fd *e, blitz_io_node *n)
 {
     n->prev = NULL;
@@ -141,6 +148,7 @@ int blitz_fd_arm(blitz_io_node *n, blitz_fd *e, int fd, uint32_t gen, uint8_t di
         }
         e->reg_gen = gen;
         e->reg_epoch = g_epoch;
+        bump_in_edges(e); /* counts from here on mean something */
         e->token[0] = e->token[1] = 0; /* the ADD reports the current state as an edge */
         if (!atomic_load_explicit(&g_active, memory_order_relaxed))
             atomic_store_explicit(&g_active, 1, memory_order_relaxed);
@@ -204,6 +212,8 @@ static void invalidate_entry(blitz_fd *e, int fd, int unregister)
     /* Release: pairs with the acquire in blitz_fd_gen of an operation starting afterwards. */
     atomic_store_explicit(&e->gen, gen + 1 ? gen + 1 : 1, memory_order_release);
     e->token[0] = e->token[1] = 0;
+    atomic_store_explicit(&e->in_edges, 0, memory_order_release); /* not registered now */
+    atomic_store_explicit(&e->in_ended, 0, memory_order_relaxed);
     wake_locked(e, 0, 1);
     blitz_lock_release(&e->lock);
 }
@@ -260,6 +270,10 @@ static void dispatch(uint64_t tag, uint32_t events)
         dirs |= BLITZ_IO_OUT;
     blitz_lock_acquire(&e->lock);
     if (blitz_fd_gen(e) == gen) { /* else: an event of a file this number no longer names */
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) /* readable for good from now on */
+            atomic_store_explicit(&e->in_ended, 1, memory_order_release);
+        if (dirs & BLITZ_IO_IN)
+            bump_in_edges(e);
         uint8_t woke = e->waiting ? wake_locked(e, dirs, 0) : 0;
         if ((dirs & BLITZ_IO_IN) && !(woke & BLITZ_IO_IN))
             e->token[0] = 1;
@@ -297,6 +311,8 @@ void blitz_netpoll_fork_child(void)
             atomic_store_explicit(&c[j].lock.v, 0, memory_order_relaxed);
             c[j].waiting = NULL;
             c[j].token[0] = c[j].token[1] = 0;
+            atomic_store_explicit(&c[j].in_edges, 0, memory_order_relaxed);
+            atomic_store_explicit(&c[j].in_ended, 0, memory_order_relaxed);
         }
     }
 }

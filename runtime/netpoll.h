@@ -36,13 +36,16 @@ enum {
     BLITZ_IO_NOTABLE = 5      /* descriptor out of the table's range, or out of memory */
 };
 
-#define BLITZ_FD_SHIM_BYTES 32
+#define BLITZ_FD_SHIM_BYTES 40
 
 typedef struct blitz_fd {
     blitz_lock lock;
     _Atomic uint32_t gen;           /* bumped when the number stops meaning this file */
     uint32_t reg_gen, reg_epoch;    /* registered in the epoll set for this gen and epoch */
     uint8_t token[2];               /* [0] input, [1] output edge seen with nobody waiting */
+    _Atomic uint8_t in_ended;       /* a hang-up or error was seen: readable for good, with no
+                                     * further event */
+    _Atomic uint32_t in_edges;      /* input events dispatched (never 0 once registered) */
     struct blitz_io_node *waiting;  /* doubly linked list of nodes */
     /* Owned by the shim (its cached view of the descriptor); the runtime never reads it. */
     _Alignas(8) unsigned char shim[BLITZ_FD_SHIM_BYTES];
@@ -73,6 +76,19 @@ blitz_fd *blitz_fd_peek(int fd);
 static inline uint32_t blitz_fd_gen(blitz_fd *e)
 {
     return atomic_load_explicit(&e->gen, memory_order_acquire);
+}
+
+/* A count of the input events dispatched for fd while it is registered for gen, or 0 if it
+ * is not or its input side has ended (then nothing can be concluded). A caller that saw a socket's receive queue empty
+ * after reading count c knows no data arrived since as long as the count is still c: the
+ * edge of any arrival is dispatched (or still queued in the set, to be dispatched to a
+ * waiter). Relaxed: a stale count only costs an attempt. */
+static inline uint32_t blitz_fd_in_edges(blitz_fd *e, uint32_t gen)
+{
+    uint32_t c = atomic_load_explicit(&e->in_edges, memory_order_acquire);
+    if (atomic_load_explicit(&e->in_ended, memory_order_acquire))
+        return 0;
+    return blitz_fd_gen(e) == gen ? c : 0;
 }
 
 /* Links node n (fresh, for waiter w) to entry e of fd for dirs, registering fd in the epoll

@@ -582,13 +582,9 @@ static void block_idle(blitz_proc *p)
      * wakes them when it readies more than it can run. */
     int own_io = blitz_netpoll_active() &&
                  atomic_compare_exchange_strong(&g_netpoll_owner, &(int){ -1 }, p->id);
+    ev_run(own_io ? p->io_loop : p->loop, EVRUN_ONCE);
     if (own_io)
-        ev_io_start(p->loop, &p->netpoll_io);
-    ev_run(p->loop, EVRUN_ONCE);
-    if (own_io) {
-        ev_io_stop(p->loop, &p->netpoll_io);
         atomic_store(&g_netpoll_owner, -1);
-    }
     idle_clear(p);
     run_foreign_timers(p, blitz_now_ns());
 }
@@ -667,25 +663,34 @@ static int proc_init(blitz_proc *p, int id)
     blitz_runq_init(&p->runq);
     if (blitz_timerheap_init(&p->timers) != 0)
         return ENOMEM;
+    /* Two loops over the same wake-up and timer descriptors: `loop` for sleeping, `io_loop`
+     * (which also watches the shared I/O set) for sleeping as the one worker that waits for
+     * I/O. Keeping the I/O set registered in io_loop for good matters: adding an epoll set
+     * into another costs a walk over every descriptor in it, and ownership changes often. */
     p->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK | EVFLAG_NOENV);
-    if (!p->loop)
+    p->io_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK | EVFLAG_NOENV);
+    if (!p->loop || !p->io_loop)
         return EAGAIN;
     /* Raw calls: the shim interposes eventfd and timerfd_create. */
     p->wake_fd = (int)blitz_syscall(SYS_eventfd2, 0, EFD_NONBLOCK | EFD_CLOEXEC, 0, 0, 0, 0);
     if (p->wake_fd < 0)
         return errno;
-    ev_io_init(&p->wake_io, wake_io_cb, p->wake_fd, EV_READ);
-    p->wake_io.data = p;
-    ev_io_start(p->loop, &p->wake_io);
-    ev_io_init(&p->netpoll_io, netpoll_io_cb, blitz_netpoll_fd(), EV_READ);
-    p->netpoll_io.data = p; /* started only while p sleeps for the I/O set (block_idle) */
     p->timer_fd = (int)blitz_syscall(SYS_timerfd_create, CLOCK_MONOTONIC,
                                      TFD_NONBLOCK | TFD_CLOEXEC, 0, 0, 0, 0);
     if (p->timer_fd < 0)
         return errno;
-    ev_io_init(&p->timer_io, timer_io_cb, p->timer_fd, EV_READ);
-    p->timer_io.data = p;
-    ev_io_start(p->loop, &p->timer_io);
+    struct ev_loop *loops[2] = { p->loop, p->io_loop };
+    for (int i = 0; i < 2; i++) {
+        ev_io_init(&p->wake_io[i], wake_io_cb, p->wake_fd, EV_READ);
+        p->wake_io[i].data = p;
+        ev_io_start(loops[i], &p->wake_io[i]);
+        ev_io_init(&p->timer_io[i], timer_io_cb, p->timer_fd, EV_READ);
+        p->timer_io[i].data = p;
+        ev_io_start(loops[i], &p->timer_io[i]);
+    }
+    ev_io_init(&p->netpoll_io, netpoll_io_cb, blitz_netpoll_fd(), EV_READ);
+    p->netpoll_io.data = p;
+    ev_io_start(p->io_loop, &p->netpoll_io);
     p->timer_armed = UINT64_MAX;
     return 0;
 }
@@ -753,6 +758,7 @@ void blitz_rt_shutdown(void)
     for (int i = 0; i < g_nprocs; i++) {
         blitz_proc *p = &g_procs[i];
         ev_loop_destroy(p->loop);
+        ev_loop_destroy(p->io_loop);
         close_raw(p->timer_fd);
         close_raw(p->wake_fd);
         blitz_timerheap_destroy(&p->timers);
@@ -790,6 +796,7 @@ void blitz_rt_fork_child(void)
     int n = g_nprocs;
     for (int i = 0; i < n; i++) {
         ev_loop_destroy(old[i].loop);
+        ev_loop_destroy(old[i].io_loop);
         close_raw(old[i].timer_fd);
         close_raw(old[i].wake_fd);
     }

@@ -29,12 +29,13 @@ typedef struct __attribute__((aligned(64))) blitz_proc {
     blitz_runq runq;
     struct blitz_task *_Atomic lifo;   /* next task to run; owner-exchanged, stealable late */
     blitz_timerheap timers;
-    struct ev_loop *loop;
-    ev_io wake_io;                     /* wake_fd: an eventfd other threads write to wake us */
-    int wake_fd;
+    struct ev_loop *loop;              /* sleeping: wake-ups and timers */
+    struct ev_loop *io_loop;           /* sleeping for I/O too (one worker at a time) */
+    ev_io wake_io[2];                  /* wake_fd in loop and io_loop */
+    int wake_fd;                       /* an eventfd other threads write to wake us */
     _Atomic int wake_pending;          /* a wake-up is written and not yet read */
-    ev_io netpoll_io;                  /* the shared I/O epoll set (netpoll.h) */
-    ev_io timer_io;
+    ev_io netpoll_io;                  /* the shared I/O epoll set (netpoll.h), in io_loop */
+    ev_io timer_io[2];
     int timer_fd;
     uint64_t timer_armed;              /* deadline the timerfd is armed for (owner only) */
     blitz_stack_cache stacks;

@@ -36,6 +36,7 @@ static void reset_view(shim_fdview *v, uint32_t gen, int kind, int stream)
     v->rcvtimeo_ns = v->sndtimeo_ns = 0;
     v->eventfd = 0;
     v->neg_timeo = 0;
+    v->drained_at = 0;
     atomic_store_explicit(&v->accepting, 0, memory_order_relaxed);
     v->gen = gen;
 }

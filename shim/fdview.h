@@ -40,6 +40,7 @@ typedef struct shim_fdview {
     uint8_t neg_timeo; /* BLITZ_IO_IN/OUT: timeout set negative (the kernel: do not wait),
                         * which getsockopt cannot tell from "none" */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
+    uint32_t drained_at; /* blitz_fd_in_edges when a read last found the socket empty (0: no) */
 } shim_fdview;
 
 _Static_assert(sizeof(shim_fdview) <= BLITZ_FD_SHIM_BYTES, "view too large");

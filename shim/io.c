@@ -167,10 +167,35 @@ static ssize_t try_writev(shim_fdref *r, const struct iovec *iov, int cnt, int m
 
 /* ---------------------------------------------------------------- read side */
 
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
+/* A socket's reads: a read that found the receive queue empty (EAGAIN, or fewer bytes than
+ * asked) remembers the reactor's input count; while it has not moved no data can have
+ * arrived, so the next read waits at once instead of making an attempt that would fail
+ * (one system call less per message for a request/response protocol). End of stream and
+ * errors are never remembered: they stay readable without a new event. */
 static ssize_t task_readv(blitz_task *t, shim_fdref *r, const struct iovec *iov, int cnt)
 {
-    for (;;) {
-        ssize_t n = try_readv(r, iov, cnt);
+    int sock = r->v->kind == SHIM_FD_SOCK && !(r->v->poll_dirs & BLITZ_IO_IN);
+    size_t want = sock ? iov_total(iov, cnt) : 0;
+    for (int first = 1;; first = 0) {
+        uint32_t edges = sock ? blitz_fd_in_edges(r->e, r->gen) : 0;
+        ssize_t n;
+        if (first && edges && r->v->drained_at == edges) {
+            n = -1;
+            errno = EAGAIN;
+        } else {
+            n = try_readv(r, iov, cnt);
+            if (sock)
+                r->v->drained_at = edges && ((n > 0 && (size_t)n < want) ||
+                                             (n < 0 && errno == EAGAIN)) ? edges : 0;
+        }
         if (n >= 0 || errno != EAGAIN)
             return n;
         int b = shim_fd_block(t, r, BLITZ_IO_IN);
