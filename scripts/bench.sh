@@ -4,9 +4,16 @@
 # LD_PRELOAD=<build>/libblitzshim.so (same binary, interleaved runs, each bounded by `timeout`),
 # prints one Markdown table to stdout and writes runs.csv + report.md to the output directory.
 #
+# Network workloads (echo ping-pong with our own verifying epoll client, HTTP/1.1 keep-alive
+# under wrk) also run two peers with the same client in the same run: an event loop on libev
+# and a goroutine-per-connection Go server. Charts (gnuplot) and the machine go into the report.
+#
 # Usage: scripts/bench.sh [--full] [--runs N] [--build DIR] [--out DIR]
+#   (quick)   under 3 minutes on 2 cores: smaller sizes, echo at 1,000 connections, HTTP at 100,
+#             idle memory at 1,000
 #   --full    big sizes (create_join 1M pairs and in batches of 100, alive up to 1M under the
-#             shim / up to failure but at most 31k natively)
+#             shim / up to failure but at most 31k natively, sleep storm 10k x 100, echo at
+#             100/1k/10k/15k, HTTP at 100/1k/10k, idle memory at 1k/10k/15k); under 20 minutes
 #   --runs N  runs per variant (default 5)
 #   --build   build directory (default build)
 #   --out     output directory (default results/<date>)
@@ -42,7 +49,7 @@ log() { echo "bench: $*" >&2; }
 
 # ---- build --------------------------------------------------------------------------------
 BUILD_FAILED=0
-if ! scripts/setup.sh "$BUILD" >"$OUT/logs/build.log" 2>&1; then
+if ! BLITZ_EXTRA_PKGS="wrk golang-go gnuplot-nox ${BLITZ_EXTRA_PKGS:-}" scripts/setup.sh "$BUILD" >"$OUT/logs/build.log" 2>&1; then
   BUILD_FAILED=1
   log "build failed (see $OUT/logs/build.log); building the benchmark programs alone, shim runs will fail"
   mkdir -p "$BIN"
@@ -99,11 +106,12 @@ stats() {
     sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[1], a[NR], NR }'
 }
 
-# verdict LABEL: "native 5/5 ok, shim 0/5 ok (nolib)"
+# verdict LABEL: "native 5/5 ok, shim 0/5 ok (nolib)[, libev 5/5 ok, go 5/5 ok]"
 verdict() {
   awk -F, -v w="$1" '$1 == w { n[$2]++; if ($4 == "ok") g[$2]++; else if (!(($2) in why)) why[$2] = $4 }
-    END { for (j = 1; j <= 2; j++) { v = j == 1 ? "native" : "shim"
-            printf "%s%s %d/%d ok%s", j == 2 ? ", " : "", v, g[v], n[v], (v in why) ? " (" why[v] ")" : "" } }' "$CSV"
+    END { split("native shim libev go", vs, " ")
+          for (j = 1; j <= 4; j++) { v = vs[j]; if (j > 2 && !(v in n)) continue
+            printf "%s%s %d/%d ok%s", (j > 1 ? ", " : ""), v, g[v], n[v], ((v in why) ? " (" why[v] ")" : "") } }' "$CSV"
 }
 
 num() {
@@ -139,7 +147,7 @@ row() {
 
 # ---- workloads (one function each) ----------------------------------------------------------
 bench_create_join() {
-  local n=$((FULL ? 1000000 : 100000)) t=$((FULL ? 600 : 60))
+  local n=$((FULL ? 1000000 : 30000)) t=$((FULL ? 600 : 60))
   run_bench create_join "$t" create_join -n "$n"
   row create_join creates_per_s higher "r >= 30" "create+join ≥30x native"
   [ "$FULL" = 1 ] || return 0        # batches only in --full: quick mode must stay under 3 minutes
@@ -148,7 +156,7 @@ bench_create_join() {
 }
 
 bench_sleep_storm() {
-  run_bench sleep_storm 120 sleep_storm -t 10000 -r 100 -d 1ms -s 64k
+  run_bench sleep_storm 120 sleep_storm -t 10000 -r $((FULL ? 100 : 30)) -d 1ms -s 64k
   row sleep_storm wall_over_ideal ideal "s <= 1.10" "≤1.10x ideal (within 10%)"
 }
 
@@ -203,7 +211,156 @@ bench_barrier() {
   row barrier_cycle cycles_per_s higher "" ""
 }
 
-WORKLOADS="create_join sleep_storm alive yield_switch tls_worker sync rwlock barrier"
+# Pipe ping-pong: two threads hand a byte back and forth over two pipes.
+bench_pipe() {
+  run_bench pipe_pingpong 120 pipe_pingpong -r 20000
+  row pipe_pingpong round_trips_per_s higher "" ""
+}
+
+# ---- network workloads: a server (native, shim, or a peer) and our own client ----------------
+# Peers: the same protocol served by an event loop written on libev (one loop per core) and by
+# a goroutine-per-connection Go program; the Go one is built here if Debian's golang-go is there.
+PEER_GO=$BUILD/tests/bench/peer_go
+if [ ! -x "$PEER_GO" ] && [ -x tests/bench/peer_go/build.sh ]; then
+  tests/bench/peer_go/build.sh "$BUILD/tests/bench" >"$OUT/logs/peer_go_build.log" 2>&1 || true
+fi
+NET_VARIANTS="native shim"
+[ -x "$BIN/peer_libev" ] && NET_VARIANTS+=" libev"
+[ -x "$PEER_GO" ] && NET_VARIANTS+=" go"
+
+# server_cmd VARIANT MODE: the command line of the server under test (MODE echo | http)
+server_cmd() {
+  local prog=echo_server
+  [ "$2" = http ] && prog=http_server
+  case $1 in
+    native) echo "$BIN/$prog" ;;
+    shim) echo "env LD_PRELOAD=$SHIM ${SHIM_ENV:-} $BIN/$prog" ;;
+    libev) echo "$BIN/peer_libev -m $2" ;;
+    go) echo "$PEER_GO -m $2" ;;
+  esac
+}
+
+# wrk_line OUTPUT CONNS: wrk's report as one key=value line (ok=1 when every response was a 200
+# and no socket failed other than by the resets wrk itself makes when it stops)
+wrk_line() {
+  awk -v c="$2" '
+    /Requests\/sec:/ { rps = $2 }
+    /^ +99%/ { p = $2; if (p ~ /us$/) v = p + 0; else if (p ~ /ms$/) v = p * 1000; else if (p ~ /s$/) v = p * 1e6; p99 = v }
+    /^ +50%/ { p = $2; if (p ~ /us$/) v = p + 0; else if (p ~ /ms$/) v = p * 1000; else if (p ~ /s$/) v = p * 1e6; p50 = v }
+    /Socket errors:/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "connect") ce = $(i + 1); if ($i == "timeout") to = $(i + 1) } }
+    /Non-2xx/ { bad = $NF }
+    END { ok = (rps > 0 && ce + 0 == 0 && to + 0 == 0 && bad + 0 == 0)
+          printf "bench=wrk ok=%d metric=requests_per_s value=%s conns=%s p50_us=%s p99_us=%s connect_errors=%d timeouts=%d non2xx=%d\n",
+                 ok, rps + 0, c, p50 + 0, p99 + 0, ce, to, bad }' <<<"$1"
+}
+
+# run_net LABEL MODE CONNS SECS: RUNS rounds over NET_VARIANTS of (start the server, drive it
+# with echo_client or wrk for SECS seconds, stop it). The run's line is the client's, with the
+# server's own verdict (server_ok) and, for the shim, preloaded= from the server.
+run_net() {
+  local label=$1 mode=$2 conns=$3 secs=$4 i v rc status line sline out pf sp secs0 cline
+  for ((i = 1; i <= RUNS; i++)); do
+    for v in $NET_VARIANTS; do
+      out=$OUT/logs/$label.$v.$i pf=$OUT/logs/$label.$v.$i.port
+      rm -f "$pf"
+      if [ "$v" = shim ] && [ ! -f "$SHIM" ]; then
+        echo "$label,$v,$i,nolib,-,0,0,,," >>"$CSV"; continue
+      fi
+      secs0=$(date +%s.%N)
+      # shellcheck disable=SC2046
+      timeout -k 5 $((secs + 90)) $(server_cmd "$v" "$mode") -f "$pf" -T $((secs + 60)) >"$out.srv" 2>"$out.srv.err" &
+      sp=$!
+      for _ in $(seq 200); do [ -f "$pf" ] && break; sleep 0.05; done
+      if [ ! -f "$pf" ]; then
+        kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+        echo "$label,$v,$i,failed,-,0,0,,,server did not start" >>"$CSV"; log "$label $v $i/$RUNS: server did not start"; continue
+      fi
+      if [ "$mode" = echo ]; then
+        timeout -k 5 $((secs + 60)) "$BIN/echo_client" -f "$pf" -c "$conns" -d "$secs" -W 0.5 >"$out.out" 2>"$out.err"
+        rc=$?
+        cline=$(grep '^bench=' "$out.out" | tail -n1 | tr -d ',"')
+      else
+        timeout -k 5 $((secs + 60)) wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$(cat "$pf")/" >"$out.out" 2>"$out.err"
+        rc=$?
+        cline=$(wrk_line "$(cat "$out.out")" "$conns")
+      fi
+      kill -TERM "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+      sline=$(grep '^bench=' "$out.srv" | tail -n1)
+      line="$cline server_ok=$(kv "$sline" ok)"
+      [ "$v" = shim ] && line+=" preloaded=$(kv "$sline" preloaded)"
+      secs0=$(awk -v a="$secs0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+      # The peers and the native server report no preloaded=1; a server killed by SIGTERM
+      # before it printed counts as ok when the client verified everything.
+      if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then status=timeout
+      elif [ "$rc" != 0 ] || [[ " $cline " != *" ok=1 "* ]] || [[ " $line " == *" server_ok=0 "* ]]; then status=failed
+      elif [ "$v" = shim ] && [[ " $line " != *" preloaded=1 "* ]]; then status=notpreloaded
+      else status=ok; fi
+      echo "$label,$v,$i,$status,$rc,$secs0,$(kv "$cline" ok),$(kv "$cline" metric),$(kv "$cline" value),$line" >>"$CSV"
+      log "$label $v $i/$RUNS: $status $(kv "$cline" metric)=$(kv "$cline" value) p99_us=$(kv "$cline" p99_us) (${secs0}s)"
+    done
+  done
+}
+
+# peers LABEL KEY: the shim's median as a fraction of each peer's, for the network table
+PEER_TABLE="| workload | native | shim | libev | go | shim/native | shim/libev | shim/go | p99 ms native / shim / libev / go |
+|---|---|---|---|---|---|---|---|---|"
+peer_row() {
+  local label=$1 key=$2 v m cells="" ratios="" p99s="" sm
+  sm=$(stats "$label" shim "$key"); sm=${sm%% *}
+  for v in native shim libev go; do
+    m=$(stats "$label" "$v" "$key"); m=${m%% *}
+    cells+="| $([ -n "$m" ] && num "$m" || echo —) "
+    if [ "$v" != shim ]; then
+      if [ -n "$m" ] && [ -n "$sm" ] && awk -v m="$m" 'BEGIN { exit !(m > 0) }'; then
+        ratios+="| $(num "$(awk -v s="$sm" -v m="$m" 'BEGIN { print s / m }')") "
+      else ratios+="| — "; fi
+    fi
+    m=$(stats "$label" "$v" p99_us); m=${m%% *}
+    p99s+="$([ -n "$p99s" ] && echo " / ")$([ -n "$m" ] && num "$(awk -v x="$m" 'BEGIN { print x / 1000 }')" || echo —)"
+  done
+  PEER_TABLE+=$'\n'"| $label $cells$ratios| $p99s |"
+}
+
+# Echo ping-pong: every connection sends 64 bytes and waits for them (echo_client verifies
+# every byte and records each round trip).
+bench_echo() {
+  local c secs=$((FULL ? 4 : 1)) sizes="1000"
+  [ "$FULL" = 1 ] && sizes="100 1000 10000 15000"
+  for c in $sizes; do
+    run_net "echo_c$c" echo "$c" "$secs"
+    row "echo_c$c" msgs_per_s higher "r >= 1.5" "echo ≥1.5x native msgs/s"
+    row "echo_c$c" p99_us lower "r >= 1" "p99 no worse"
+    peer_row "echo_c$c" msgs_per_s
+  done
+}
+
+# HTTP/1.1 keep-alive under wrk (2 threads).
+bench_http() {
+  local c secs=$((FULL ? 4 : 1)) sizes="100"
+  [ "$FULL" = 1 ] && sizes="100 1000 10000"
+  if ! command -v wrk >/dev/null; then log "wrk missing: HTTP workloads skipped"; return 0; fi
+  for c in $sizes; do
+    run_net "http_c$c" http "$c" "$secs"
+    row "http_c$c" requests_per_s higher "r >= 1.5" "HTTP ≥1.5x native"
+    peer_row "http_c$c" requests_per_s
+  done
+}
+
+# Memory per idle connection: RSS plus kernel stack, page tables and slab (both ends' sockets).
+bench_idle() {
+  local c sizes="1000"
+  [ "$FULL" = 1 ] && sizes="1000 10000 15000"
+  for c in $sizes; do
+    run_bench "idle_c$c" 120 idle_conns -c "$c"
+    row "idle_c$c" bytes_per_conn lower "r >= 3" "memory/idle connection ≤1/3 native"
+  done
+}
+
+if [ "$FULL" = 1 ]; then
+  WORKLOADS="create_join sleep_storm alive yield_switch tls_worker sync rwlock barrier pipe echo http idle"
+else
+  WORKLOADS="create_join sleep_storm alive yield_switch sync rwlock barrier pipe echo http idle"
+fi
 for w in $WORKLOADS; do "bench_$w"; done
 
 # alive_note: "alive: native stops at N threads (...)" from the native alive runs
@@ -220,11 +377,23 @@ alive_note() {
 
 # ---- report -------------------------------------------------------------------------------
 echo "$TABLE"
+echo
+echo "Network workloads against the peers (medians; shim/X > 1: the shim is faster):"
+echo "$PEER_TABLE"
+scripts/charts.sh "$OUT" >"$OUT/logs/charts.log" 2>&1 || log "charts failed (logs/charts.log)"
 {
   echo "# blitzshim benchmark $(date -Iseconds)"
   echo
   echo "$TABLE"
   echo
+  echo "## Network workloads against the peers"
+  echo
+  echo "Same client, same run: our echo_client (every byte verified) or wrk; the peers are an event loop"
+  echo "on libev (one loop per core) and a goroutine-per-connection Go server (Debian's golang-go)."
+  echo
+  echo "$PEER_TABLE"
+  echo
+  [ -f "$OUT/charts.md" ] && { echo "## Charts"; echo; cat "$OUT/charts.md"; echo; }
   echo "Runs per variant: $RUNS ($([ $FULL = 1 ] && echo full || echo quick) mode); medians over successful runs; every run is in runs.csv, logs in logs/."
   [ $BUILD_FAILED = 1 ] && echo "**Build failed** (logs/build.log): shim runs could not be made."
   [ -f "$SHIM" ] || echo "**$SHIM missing**: shim column failed."
@@ -232,8 +401,7 @@ echo "$TABLE"
   echo
   echo "## Machine"
   echo
-  echo "- CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-  echo "- kernel: $(uname -sr); $(ldd --version | head -n1); $(gcc --version | head -n1)"
+  scripts/machine.sh
   echo "- limits: pid_max $(cat /proc/sys/kernel/pid_max), threads-max $(cat /proc/sys/kernel/threads-max), vm.max_map_count $(cat /proc/sys/vm/max_map_count), ulimit -s $(ulimit -s), ulimit -u $(ulimit -u)"
   echo "- shim: $SHIM $([ -f "$SHIM" ] && stat -c '(%s bytes, built %y)' "$SHIM" || echo '(missing)')"
   echo "- source: $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit') $(git status --porcelain 2>/dev/null | grep -q . && echo '(dirty)')"

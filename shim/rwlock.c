@@ -15,6 +15,7 @@
 #define WWAIT (1u << 30)
 #define RWAIT (1u << 29)
 #define COUNT (RWAIT - 1)
+#define SPIN 64
 
 static _Atomic unsigned *st(pthread_rwlock_t *rw) { return (_Atomic unsigned *)&rw->__data.__readers; }
 static void *wkey(pthread_rwlock_t *rw) { return &rw->__data.__writers; }
@@ -77,6 +78,7 @@ static int lock(pthread_rwlock_t *rw, int write, int try, clockid_t clk,
     if (atomic_load_explicit((_Atomic int *)&rw->__data.__cur_writer, memory_order_relaxed) == me)
         return try ? EBUSY : EDEADLK;
     _Atomic unsigned *w = st(rw);
+    int spins = 0;
     for (;;) {
         unsigned s = atomic_load_explicit(w, memory_order_relaxed);
         if (write ? !(s & (WRITER | COUNT)) : !reader_blocked(rw, s)) {
@@ -94,6 +96,12 @@ static int lock(pthread_rwlock_t *rw, int write, int try, clockid_t clk,
         }
         if (try)
             return EBUSY;
+        /* Critical sections under a rwlock are usually short and the holder may be running on
+         * another worker: a few hundred cycles of waiting cost less than a park and a wake. */
+        if (spins++ < SPIN) {
+            __builtin_ia32_pause();
+            continue;
+        }
         unsigned bit = write ? WWAIT : RWAIT;
         if (!(s & bit) && !atomic_compare_exchange_weak_explicit(w, &s, s | bit,
                                                                  memory_order_relaxed,

@@ -23,10 +23,11 @@ for v in BLITZ_STACK_SIZE=1000 BLITZ_STACK_SIZE=2G BLITZ_STACK_SIZE=12x BLITZ_ST
 done
 expect 2 BLITZ_DISABLE=yes "BLITZ_DISABLE=yes is invalid: expected 0 or 1"
 expect 2 BLITZ_STATS=2 "BLITZ_STATS=2 is invalid: expected 0 or 1"
+expect 2 BLITZ_IO=yes "BLITZ_IO=yes is invalid: expected 0 or 1"
 expect 2 BLITZ_TIMER_SPIN_US=100001 "expected a whole number of microseconds from 0 to 100000"
 expect 2 BLITZ_TLS=shared "BLITZ_TLS=shared is invalid: expected task (each thread its own TLS, the default) or worker"
 for v in BLITZ_WORKERS=1 BLITZ_WORKERS=256 BLITZ_STACK_SIZE=64K BLITZ_STACK_SIZE=1G \
-         BLITZ_DISABLE=1 BLITZ_TIMER_SPIN_US=0 BLITZ_TLS=task BLITZ_TLS=worker; do
+         BLITZ_DISABLE=1 BLITZ_TIMER_SPIN_US=0 BLITZ_TLS=task BLITZ_TLS=worker BLITZ_IO=0 BLITZ_IO=1; do
   expect 0 "$v" ""
 done
 expect 0 BLITZ_STATS=1 "blitzshim stats: workers="

@@ -1,5 +1,6 @@
 // blitz-libs: OpenSSL::Crypto
 // blitz-timeout: 60
+// blitz-skip-config: shim-tlsworker BLITZ_TLS=worker shares a worker's TLS between its tasks by design (OpenSSL's error queue and errno are per worker there; a rare interleaving shows it)
 // OpenSSL's error queue is per thread: 100 threads, all alive at once, 500
 // rounds each; a round raises an error with a reason code of its own
 // (ERR_raise), makes a real call fail (BIO_new_file of a missing file: a
