@@ -11,7 +11,7 @@
 # Usage: scripts/bench.sh [--full] [--runs N] [--build DIR] [--out DIR]
 #   (quick)   under 3 minutes on 2 cores: smaller sizes, echo at 1,000 connections, HTTP at 100,
 #             idle memory at 1,000
-#   --full    big sizes (create_join 1M pairs and in batches of 100, alive up to 1M under the
+#   --full    big sizes (create_join 300k pairs and in batches of 100, alive up to 1M under the
 #             shim / up to failure but at most 31k natively, sleep storm 10k x 100, echo at
 #             100/1k/10k/15k, HTTP at 100/1k/10k, idle memory at 1k/10k/15k); under 20 minutes
 #   --runs N  runs per variant (default 5)
@@ -71,6 +71,7 @@ run_bench() {
   shift 3
   for ((i = 1; i <= RUNS; i++)); do
     for v in native shim; do
+      [ -n "${SETTLE:-}" ] && settle
       local pre=() out=$OUT/logs/$label.$v.$i
       if [ "$v" = shim ]; then extra=${SHIM_ARGS:-}; pre=(LD_PRELOAD="$SHIM" ${SHIM_ENV:-}); else extra=${NATIVE_ARGS:-}; fi
       if [ "$v" = shim ] && [ ! -f "$SHIM" ]; then
@@ -90,6 +91,20 @@ run_bench() {
       echo "$label,$v,$i,$status,$rc,$secs,${ok:-0},$metric,$value,$line" >>"$CSV"
       log "$label $v $i/$RUNS: $status${metric:+ $metric=$value} (${secs}s)"
     done
+  done
+}
+
+# settle: waits (at most 15 s) until the kernel's memory counters stop falling. The memory
+# workloads read system-wide counters, and the kernel frees a finished run's page tables and
+# slabs for seconds after it exits (a million threads: gigabytes).
+settle() {
+  local a b
+  a=$(awk '/^(PageTables|SUnreclaim|KernelStack):/ { s += $2 } END { print s }' /proc/meminfo)
+  for _ in $(seq 30); do
+    sleep 0.5
+    b=$(awk '/^(PageTables|SUnreclaim|KernelStack):/ { s += $2 } END { print s }' /proc/meminfo)
+    awk -v a="$a" -v b="$b" 'BEGIN { exit !(a - b < 2048) }' && return 0 # < 2 MiB freed in 0.5 s
+    a=$b
   done
 }
 
@@ -147,7 +162,7 @@ row() {
 
 # ---- workloads (one function each) ----------------------------------------------------------
 bench_create_join() {
-  local n=$((FULL ? 1000000 : 30000)) t=$((FULL ? 600 : 60))
+  local n=$((FULL ? 300000 : 30000)) t=$((FULL ? 600 : 60))
   run_bench create_join "$t" create_join -n "$n"
   row create_join creates_per_s higher "r >= 30" "create+join ≥30x native"
   [ "$FULL" = 1 ] || return 0        # batches only in --full: quick mode must stay under 3 minutes
@@ -163,9 +178,9 @@ bench_sleep_storm() {
 bench_alive() {
   if [ "$FULL" = 1 ]; then
     # 10 s sleeps: 1M tasks waking every second would turn this into a timer storm
-    SHIM_ARGS="-n 1000000" run_bench alive 900 alive -n 31000 -p 10s
+    SETTLE=1 SHIM_ARGS="-n 1000000" run_bench alive 900 alive -n 31000 -p 10s
   else
-    run_bench alive 120 alive -n 10000
+    SETTLE=1 run_bench alive 120 alive -n 10000
   fi
   row alive bytes_per_thread lower "r >= 3" "memory/thread ≤1/3 native"
   row alive peak higher "" ""
@@ -184,7 +199,7 @@ bench_tls_worker() {
   row create_join_tlsworker creates_per_s higher "" "BLITZ_TLS=worker"
   SHIM_ENV=BLITZ_TLS=worker run_bench yield_switch_tlsworker 120 yield_switch -t 100 -r 20000
   row yield_switch_tlsworker ns_per_yield lower "" "BLITZ_TLS=worker"
-  SHIM_ENV=BLITZ_TLS=worker run_bench alive_tlsworker 120 alive -n 10000
+  SETTLE=1 SHIM_ENV=BLITZ_TLS=worker run_bench alive_tlsworker 120 alive -n 10000
   row alive_tlsworker bytes_per_thread lower "" "BLITZ_TLS=worker"
 }
 
@@ -324,7 +339,7 @@ peer_row() {
 # Echo ping-pong: every connection sends 64 bytes and waits for them (echo_client verifies
 # every byte and records each round trip).
 bench_echo() {
-  local c secs=$((FULL ? 4 : 1)) sizes="1000"
+  local c secs=$((FULL ? 2 : 1)) sizes="1000"
   [ "$FULL" = 1 ] && sizes="100 1000 10000 15000"
   for c in $sizes; do
     run_net "echo_c$c" echo "$c" "$secs"
@@ -336,7 +351,7 @@ bench_echo() {
 
 # HTTP/1.1 keep-alive under wrk (2 threads).
 bench_http() {
-  local c secs=$((FULL ? 4 : 1)) sizes="100"
+  local c secs=$((FULL ? 2 : 1)) sizes="100"
   [ "$FULL" = 1 ] && sizes="100 1000 10000"
   if ! command -v wrk >/dev/null; then log "wrk missing: HTTP workloads skipped"; return 0; fi
   for c in $sizes; do
@@ -351,7 +366,7 @@ bench_idle() {
   local c sizes="1000"
   [ "$FULL" = 1 ] && sizes="1000 10000 15000"
   for c in $sizes; do
-    run_bench "idle_c$c" 120 idle_conns -c "$c"
+    SETTLE=1 run_bench "idle_c$c" 120 idle_conns -c "$c"
     row "idle_c$c" bytes_per_conn lower "r >= 3" "memory/idle connection ≤1/3 native"
   done
 }
