@@ -12,8 +12,6 @@
 
 int shim_io_native;
 
-__attribute__((noinline, noipa)) int *shim_errno_loc(void) { return __errno_location(); }
-
 /* Bumped whenever the program changes O_NONBLOCK or a socket timeout on any descriptor
  * (relaxed: a view refreshed concurrently with a change may keep the old value, exactly as
  * a native call racing the change may see either). */
@@ -72,7 +70,6 @@ static int detect(shim_fdref *r, shim_fdview *v, uint32_t gen)
     case S_IFREG:
     case S_IFDIR:
     case S_IFBLK:
-    case S_IFLNK:
         kind = SHIM_FD_PASS;
         break;
     default: /* character devices, and anonymous inodes (eventfd, timerfd, ...) have no type */

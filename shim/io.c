@@ -95,9 +95,6 @@ static ssize_t try_readv(shim_fdref *r, const struct iovec *iov, int cnt)
     return REAL(readv)(r->fd, iov, cnt);
 }
 
-/* One attempt at writing iov without blocking; `more` says data of this call already went
- * out (then a broken pipe ends the call with the count, without a second SIGPIPE, as the
- * kernel does within one call). */
 /* A stream socket that failed (reset, shut down) while part of a call's data went out: the
  * kernel's own blocking send returns the count and leaves the error for the next call. */
 static int sock_failed(int fd)
@@ -109,21 +106,9 @@ static int sock_failed(int fd)
     return r > 0 && (p.revents & (POLLERR | POLLHUP));
 }
 
-static ssize_t try_writev(shim_fdref *r, const struct iovec *iov, int cnt, int more)
+/* One attempt at writing iov to a file that is not a socket, without blocking. */
+static ssize_t try_file_writev(shim_fdref *r, const struct iovec *iov, int cnt)
 {
-    if (r->v->kind == SHIM_FD_SOCK) {
-        if (more && sock_failed(r->fd)) {
-            errno = EPIPE; /* not returned: the caller returns its count */
-            return -1;
-        }
-        struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
-        ssize_t n = REAL(sendmsg)(r->fd, &m, MSG_DONTWAIT | (more ? MSG_NOSIGNAL : 0));
-        if (n >= 0 || errno != ENOTSOCK)
-            return n;
-        shim_fd_renamed(r->fd); /* the number names another file now */
-        errno = EAGAIN;
-        return -2;
-    }
     if (!(r->v->poll_dirs & BLITZ_IO_OUT)) {
         ssize_t n = pwritev2(r->fd, iov, cnt, -1, RWF_NOWAIT);
         if (n >= 0 || errno != EOPNOTSUPP)
@@ -163,6 +148,24 @@ static ssize_t try_writev(shim_fdref *r, const struct iovec *iov, int cnt, int m
         }
     }
     return REAL(writev)(r->fd, iov, cnt);
+}
+
+/* One attempt at sending m without blocking. `more`: data of this call already went out
+ * (then a broken socket ends the call with the count, without a SIGPIPE the kernel would not
+ * raise within one call). */
+static ssize_t try_send(shim_fdref *r, const struct msghdr *m, int flags, int more)
+{
+    if (r->v->kind == SHIM_FD_SOCK)
+        return REAL(sendmsg)(r->fd, m, flags | MSG_DONTWAIT | (more ? MSG_NOSIGNAL : 0));
+    return try_file_writev(r, m->msg_iov, (int)m->msg_iovlen);
+}
+
+/* The plain blocking call, for files the reactor cannot watch. */
+static ssize_t plain_send(shim_fdref *r, const struct msghdr *m, int flags)
+{
+    if (r->v->kind == SHIM_FD_SOCK)
+        return REAL(sendmsg)(r->fd, m, flags);
+    return REAL(writev)(r->fd, m->msg_iov, (int)m->msg_iovlen);
 }
 
 /* ---------------------------------------------------------------- read side */
@@ -407,46 +410,57 @@ BLITZ_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags,
 
 /* ---------------------------------------------------------------- write side */
 
-/* Writes iov: everything for a stream (unless O_NONBLOCK, a timeout or an error ends it
- * early, with the count so far), one attempt's worth otherwise. */
-static ssize_t task_writev(blitz_task *t, shim_fdref *r, const struct iovec *iov, int cnt)
+/* Sends msg (write, writev, send*, all alike): everything for a stream unless O_NONBLOCK, a
+ * timeout or an error ends it early (with the count so far, the error left for the next
+ * call as the kernel leaves it), one attempt's worth for datagrams and packets. */
+static ssize_t task_send(blitz_task *t, shim_fdref *r, const struct msghdr *msg, int flags)
 {
     iovcur c;
-    if (iovcur_init(&c, iov, cnt) != 0)
-        return REAL(writev)(r->fd, iov, cnt);
+    if (iovcur_init(&c, msg->msg_iov, (int)msg->msg_iovlen) != 0)
+        return plain_send(r, msg, flags);
+    struct msghdr m = *msg;
     ssize_t total = 0;
     for (;;) {
-        ssize_t n = try_writev(r, c.iov, c.cnt, total > 0);
-        if (n == -2) { /* not a socket any more: start over as the new file says */
-            iovcur_free(&c);
-            return total ? total : writev(r->fd, iov, cnt);
-        }
+        m.msg_iov = c.iov;
+        m.msg_iovlen = (size_t)c.cnt;
+        if (total && r->v->kind == SHIM_FD_SOCK && sock_failed(r->fd))
+            break;
+        ssize_t n = try_send(r, &m, flags, total > 0);
         if (n >= 0) {
             total += n;
             iovcur_advance(&c, (size_t)n);
             if (!r->v->stream || c.cnt == 0)
                 break;
+            m.msg_control = NULL; /* ancillary data went with the first piece */
+            m.msg_controllen = 0;
             continue;
         }
-        if (errno != EAGAIN) {
-            if (total == 0)
-                total = -1;
+        int b = errno == EAGAIN ? shim_fd_block(t, r, BLITZ_IO_OUT) : -1;
+        if (b > 0) {
+            n = plain_send(r, &m, flags);
+            total = n < 0 ? (total ? total : -1) : total + n;
             break;
         }
-        int b = shim_fd_block(t, r, BLITZ_IO_OUT);
         if (b < 0) {
             if (total == 0)
                 total = -1;
             break;
         }
-        if (b > 0) {
-            ssize_t k = REAL(writev)(r->fd, c.iov, c.cnt);
-            total = k < 0 ? (total ? total : -1) : total + k;
-            break;
-        }
     }
     iovcur_free(&c);
     return total;
+}
+
+static ssize_t task_writev(blitz_task *t, shim_fdref *r, const struct iovec *iov, int cnt)
+{
+    struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+    ssize_t n = task_send(t, r, &m, 0);
+    if (n < 0 && errno == ENOTSOCK && r->v->kind == SHIM_FD_SOCK) {
+        /* The number names another file now (closed behind our back): look again. */
+        shim_fd_renamed(r->fd);
+        return writev(r->fd, iov, cnt);
+    }
+    return n;
 }
 
 BLITZ_EXPORT ssize_t write(int fd, const void *buf, size_t len)
@@ -468,52 +482,6 @@ BLITZ_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
     return task_writev(t, &r, iov, cnt);
 }
 
-/* sendmsg with the program's flags; a stream socket's blocking send queues everything. */
-static ssize_t task_sendmsg(blitz_task *t, shim_fdref *r, const struct msghdr *msg, int flags)
-{
-    iovcur c;
-    if (iovcur_init(&c, msg->msg_iov, (int)msg->msg_iovlen) != 0)
-        return REAL(sendmsg)(r->fd, msg, flags);
-    struct msghdr m = *msg;
-    m.msg_iov = c.iov;
-    m.msg_iovlen = (size_t)c.cnt;
-    ssize_t total = 0;
-    for (;;) {
-        if (total && sock_failed(r->fd))
-            break;
-        ssize_t n = REAL(sendmsg)(r->fd, &m, flags | MSG_DONTWAIT | (total ? MSG_NOSIGNAL : 0));
-        if (n >= 0) {
-            total += n;
-            iovcur_advance(&c, (size_t)n);
-            if (!r->v->stream || c.cnt == 0)
-                break;
-            m.msg_iov = c.iov;
-            m.msg_iovlen = (size_t)c.cnt;
-            m.msg_control = NULL; /* ancillary data went with the first piece */
-            m.msg_controllen = 0;
-            continue;
-        }
-        if (errno != EAGAIN) {
-            if (total == 0)
-                total = -1;
-            break;
-        }
-        int b = shim_fd_block(t, r, BLITZ_IO_OUT);
-        if (b < 0) {
-            if (total == 0)
-                total = -1;
-            break;
-        }
-        if (b > 0) {
-            ssize_t k = REAL(sendmsg)(r->fd, &m, flags);
-            total = k < 0 ? (total ? total : -1) : total + k;
-            break;
-        }
-    }
-    iovcur_free(&c);
-    return total;
-}
-
 BLITZ_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
     blitz_task *t = shim_io_task();
@@ -522,7 +490,7 @@ BLITZ_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
         return REAL(send)(fd, buf, len, flags);
     struct iovec v = { (void *)buf, len };
     struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
-    return task_sendmsg(t, &r, &m, flags);
+    return task_send(t, &r, &m, flags);
 }
 
 BLITZ_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
@@ -535,7 +503,7 @@ BLITZ_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
     struct iovec v = { (void *)buf, len };
     struct msghdr m = { .msg_name = (void *)addr, .msg_namelen = alen, .msg_iov = &v,
                         .msg_iovlen = 1 };
-    return task_sendmsg(t, &r, &m, flags);
+    return task_send(t, &r, &m, flags);
 }
 
 BLITZ_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -544,7 +512,7 @@ BLITZ_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     shim_fdref r;
     if (RECV_PLAIN(fd, flags))
         return REAL(sendmsg)(fd, msg, flags);
-    return task_sendmsg(t, &r, msg, flags);
+    return task_send(t, &r, msg, flags);
 }
 
 /* Blocking sendmmsg sends all vlen messages (each as a blocking sendmsg would, except that a
