@@ -1,7 +1,7 @@
 /* errno, looked up afresh at every use. glibc declares __errno_location const, so the
  * compiler may keep errno's address across a call; with BLITZ_TLS=worker a task that waited
  * may resume on another worker, where that address is the wrong thread's errno. Every shim
- * file that waits and then reads or sets errno includes this after the system headers. */
+ * file gets this through thread_state.h (include that after the system headers). */
 #ifndef BLITZ_ERRNO_FRESH_H
 #define BLITZ_ERRNO_FRESH_H
 #include <errno.h>

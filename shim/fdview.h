@@ -16,7 +16,6 @@
 #define BLITZ_FDVIEW_H
 #include <stdatomic.h>
 #include <stdint.h>
-#include "errno_fresh.h"
 #include "netpoll.h"
 #include "thread_state.h"
 

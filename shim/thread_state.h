@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <unwind.h>
+#include "errno_fresh.h"
 #include "task.h"
 
 #define SHIM_KEYS_MAX PTHREAD_KEYS_MAX
