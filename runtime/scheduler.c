@@ -352,8 +352,12 @@ static void wake_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     blitz_proc *p = w->data;
     uint64_t v;
-    atomic_store_explicit(&p->wake_pending, 0, memory_order_release);
+    /* Drain first, then allow the next write: the other order can swallow a write made in
+     * between and leave wake_pending set with nothing to read, so no later waker would
+     * write again. A waker that sees the flag still set here is fine: this worker is awake
+     * and looks at every queue before it sleeps again. */
     blitz_raw_syscall6(SYS_read, p->wake_fd, (long)&v, sizeof v, 0, 0, 0);
+    atomic_store_explicit(&p->wake_pending, 0, memory_order_release);
 }
 
 /* Readies the tasks whose descriptors became ready; they queue FIFO like timer wake-ups.
