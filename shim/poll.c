@@ -43,6 +43,9 @@ static int wait_any(blitz_task *t, const struct pollfd *pfds, nfds_t n, uint64_t
         blitz_io_node node;
         nfds_t index;
     } small[NODES_SMALL];
+    /* A cancellation acts here, before any node is linked into an entry: unwinding past
+     * linked nodes would leave wakers pointing into a dead frame. */
+    shim_testcancel(t);
     struct slot *nodes = n <= NODES_SMALL ? small : malloc(sizeof *nodes * n);
     if (!nodes)
         return WAIT_FALLBACK;
@@ -72,10 +75,8 @@ static int wait_any(blitz_task *t, const struct pollfd *pfds, nfds_t n, uint64_t
             res = WAIT_FALLBACK;
     }
     uint32_t s = BLITZ_W_WOKEN;
-    if (res < 0) {
-        shim_testcancel(t);
+    if (res < 0)
         s = blitz_waiter_wait(&w, deadline, shim_cancel_flag(t));
-    }
     for (nfds_t i = 0; i < armed; i++)
         if (blitz_fd_disarm(&nodes[i].node) && res < 0) {
             res = WAIT_CLOSED;
