@@ -10,6 +10,8 @@
  * (so a busy lock is not handed around at the pace of context switches), but once it has
  * waited FAIR_NS the unlocker hands the lock over directly, so nobody starves. While a woken
  * waiter has not run yet (WAKING), further unlocks wake nobody else (as Go's mutex does).
+ * A lock handed over is marked HANDED until its new owner runs: that owner may be queued
+ * behind the very task that would spin for it on the same worker, so nobody spins on it.
  *
  * Left to libc (robust and process-shared mutexes: their owner ids and wait queues involve
  * the kernel or another process): tasks poll them with growing sleeps instead of blocking
@@ -26,10 +28,11 @@
 #define LOCKED 1
 #define PARKED 2
 #define WAKING 4 /* a woken waiter has not run yet: unlocks need not wake another */
+#define HANDED 8 /* handed to a parked waiter that has not run yet: spinning cannot win it */
 #define STATE (LOCKED | PARKED)
 #define FAIR_NS 100000u
 #ifndef SPIN
-#define SPIN 64
+#define SPIN 64 /* pauses (~25 ns each here) before parking */
 #endif
 
 #define KIND_TYPE 3
@@ -79,6 +82,8 @@ static int acquire(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs
         for (int spin = 0; spin < SPIN; spin++) { /* the holder may be on another worker */
             if (try_acquire(w))
                 return 0;
+            if (atomic_load_explicit(w, memory_order_relaxed) & HANDED)
+                break;
             __builtin_ia32_pause();
         }
         if (try_acquire(w))
@@ -92,8 +97,10 @@ static int acquire(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs
             continue;
         uintptr_t token = 0;
         int st = blitz_park(w, park_validate, NULL, (void *)w, deadline, NULL, &token);
-        if (st == BLITZ_W_WOKEN && token == HANDOFF)
+        if (st == BLITZ_W_WOKEN && token == HANDOFF) {
+            atomic_fetch_and_explicit(w, ~HANDED, memory_order_relaxed);
             return 0;
+        }
         if (st == BLITZ_W_WOKEN)
             atomic_fetch_and_explicit(w, ~WAKING, memory_order_relaxed);
         if (st == BLITZ_W_TIMEDOUT) {
@@ -112,7 +119,8 @@ static uintptr_t unlock_cb(void *ctx, const blitz_unpark_result *r)
     int keep = atomic_load_explicit(w, memory_order_relaxed) & ~STATE;
     int keep_hi = keep & ~WAKING;
     if (r->woke && r->waited >= FAIR_NS) {
-        atomic_store_explicit(w, keep_hi | LOCKED | (r->more ? PARKED : 0), memory_order_release);
+        atomic_store_explicit(w, keep_hi | LOCKED | HANDED | (r->more ? PARKED : 0),
+                              memory_order_release);
         return HANDOFF;
     }
     atomic_store_explicit(w, keep_hi | (r->more ? PARKED : 0) | (r->woke ? WAKING : 0),
