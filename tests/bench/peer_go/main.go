@@ -3,7 +3,8 @@
 // multiplexes them over epoll and GOMAXPROCS threads). A "peer" of echo_server/http_server; it
 // always runs natively, never under the shim (it is a static binary: LD_PRELOAD cannot apply).
 //
-//	-m MODE   echo (default) or http
+//	-m MODE   echo (default), http, or storm (the sleep_storm peer: -t goroutines, -r sleeps
+//	          each, -d sleep length; see storm.go)
 //	-p PORT   port to listen on, 127.0.0.1 (default 0 = ephemeral)
 //	-f FILE   write the chosen port to FILE (written to FILE.tmp, then renamed); it is also
 //	          printed on stderr as "port=N"
@@ -305,7 +306,10 @@ func preloaded() int {
 }
 
 func main() {
-	mode := flag.String("m", "echo", "mode: echo or http")
+	mode := flag.String("m", "echo", "mode: echo, http or storm")
+	stormN := flag.Int("t", 10000, "storm: goroutines")
+	stormIters := flag.Int("r", 100, "storm: sleeps per goroutine")
+	stormD := flag.Duration("d", time.Millisecond, "storm: length of each sleep")
 	port := flag.Int("p", 0, "port to listen on (0 = ephemeral)")
 	portFile := flag.String("f", "", "write the chosen port to this file (via FILE.tmp + rename)")
 	limit := flag.Int("T", 120, "stop after this many seconds (0 = no limit)")
@@ -313,6 +317,13 @@ func main() {
 	flag.Int("l", 4096, "listen backlog (ignored: Go uses net.core.somaxconn)")
 	flag.String("s", "64k", "stack size (ignored: goroutine stacks grow on demand)")
 	flag.Parse()
+	if *mode == "storm" {
+		if *stormN < 1 || *stormIters < 0 || *stormD < 0 || flag.NArg() > 0 {
+			fmt.Fprintln(os.Stderr, "storm: need -t >= 1, -r >= 0, -d >= 0")
+			os.Exit(2)
+		}
+		os.Exit(runStorm(*stormN, *stormIters, *stormD))
+	}
 	var rl syscall.Rlimit // Go >= 1.19 does this itself; kept explicit, like the C servers
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
 		rl.Cur = rl.Max
