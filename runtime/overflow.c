@@ -9,6 +9,8 @@
 
 #define ALTSTACK_SIZE (64 * 1024)
 static struct sigaction g_prev;
+/* glibc's exported alias of sigaction, which the shim does not interpose. */
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 
 void blitz_overflow_report(blitz_task *t, const char *how)
 {
@@ -35,8 +37,12 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
         g_prev.sa_handler(sig);
         return;
     }
-    /* Back to the default action: the faulting instruction runs again and kills us. */
-    signal(SIGSEGV, SIG_DFL);
+    /* Back to the default action: the faulting instruction runs again and kills us.
+     * __sigaction: the shim interposes sigaction and signal. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    __sigaction(SIGSEGV, &dfl, NULL);
 }
 
 void blitz_overflow_thread_setup(void)
@@ -56,5 +62,5 @@ void blitz_overflow_install(void)
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &g_prev);
+    __sigaction(SIGSEGV, &sa, &g_prev);
 }

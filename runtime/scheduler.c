@@ -485,6 +485,8 @@ static blitz_task *local_work(blitz_proc *p)
     return blitz_runq_pop(&p->runq);
 }
 
+static _Atomic unsigned g_sync_gen;
+
 static int anyone_has_work(void)
 {
     if (blitz_injectq_len(&g_inject))
@@ -593,12 +595,56 @@ static void block_idle(blitz_proc *p)
     run_foreign_timers(p, blitz_now_ns());
 }
 
+/* Per-OS-thread state every worker keeps in step (the shim's signal mask): a generation
+ * each machine compares with what it last applied. */
+static void (*g_sync_fn)(void);
+
+void blitz_sched_set_worker_sync(void (*fn)(void)) { g_sync_fn = fn; }
+
+unsigned blitz_sched_sync_workers(void)
+{
+    unsigned g = atomic_fetch_add_explicit(&g_sync_gen, 1, memory_order_release) + 1;
+    for (int i = 0; i < g_nprocs; i++)
+        proc_wake(&g_procs[i]);
+    return g;
+}
+
+int blitz_sched_synced(unsigned gen)
+{
+    for (int i = 0; i < g_nprocs; i++) {
+        blitz_machine *m = g_procs[i].m;
+        /* Pairs with the release store in run_sync: the worker's call has returned. */
+        if (m && (int)(atomic_load_explicit(&m->sync_seen, memory_order_acquire) - gen) < 0)
+            return 0;
+    }
+    return 1;
+}
+
+void blitz_sched_synced_self(unsigned gen)
+{
+    blitz_task *t = blitz_self();
+    blitz_machine *m = t ? t->m : blitz_tls_machine();
+    if (m && (int)(atomic_load_explicit(&m->sync_seen, memory_order_relaxed) - gen) < 0)
+        atomic_store_explicit(&m->sync_seen, gen, memory_order_release);
+}
+
+static void run_sync(blitz_machine *m)
+{
+    unsigned g = atomic_load_explicit(&g_sync_gen, memory_order_acquire);
+    if (g != atomic_load_explicit(&m->sync_seen, memory_order_relaxed)) {
+        if (g_sync_fn)
+            g_sync_fn();
+        atomic_store_explicit(&m->sync_seen, g, memory_order_release);
+    }
+}
+
 static blitz_task *find_runnable(blitz_machine *m)
 {
     for (;;) {
         blitz_proc *p = m->p;
         blitz_task *t;
         p->tick++;
+        run_sync(m);
         run_timers(p);
         if (p->tick % INJECT_EVERY == 0) {
             if ((t = inject_take(p)))

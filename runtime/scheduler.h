@@ -60,6 +60,7 @@ typedef struct blitz_machine {
     int index;
     void *altstack;
     void *tp;                       /* thread pointer of the scheduler context */
+    _Atomic unsigned sync_seen;     /* last blitz_sched_sync_workers generation applied */
     blitz_san san;
 } blitz_machine;
 
@@ -99,6 +100,17 @@ void blitz_yield(void);
  * so a wake that changes *word before blitz_ready is never lost). May return spuriously:
  * callers loop on their own condition. */
 void blitz_park_if(const _Atomic uint32_t *word, uint32_t val);
+/* Makes every worker call the function set with blitz_sched_set_worker_sync once, soon, on
+ * its own OS thread in a scheduler context (for per-thread kernel state such as the signal
+ * mask). Any thread, not from a signal handler. A worker busy with a task catches up when
+ * that task blocks or yields. Returns the generation, for blitz_sched_synced. */
+unsigned blitz_sched_sync_workers(void);
+void blitz_sched_set_worker_sync(void (*fn)(void));
+/* 1 once every worker has made the call of generation gen (the value sync_workers returned). */
+int blitz_sched_synced(unsigned gen);
+/* From a task (or scheduler context) that applied generation gen's state on its own OS
+ * thread itself: marks its machine as synced, so waiting for the others need not switch. */
+void blitz_sched_synced_self(unsigned gen);
 /* From a task: leaves its stack for good (used by the exit path). */
 __attribute__((noreturn)) void blitz_sched_exit_current(void);
 

@@ -18,7 +18,7 @@
 
 #define BLITZ_TASK_MAGIC 0x6b7361747a74696cull /* "litztask" */
 #define BLITZ_TASK_FREED 0x646165647a74696cull /* handle of a released task */
-#define BLITZ_TASK_SHIM_AREA 896               /* bytes reserved for the shim's per-thread data */
+#define BLITZ_TASK_SHIM_AREA 960               /* bytes reserved for the shim's per-thread data */
 
 enum blitz_task_state {
     BLITZ_T_RUNNABLE = 1, /* in a queue or about to be */

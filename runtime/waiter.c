@@ -127,10 +127,12 @@ uint32_t blitz_sleep_until(uint64_t deadline, const _Atomic int *intr)
     return st == BLITZ_W_INTERRUPTED ? BLITZ_W_INTERRUPTED : 0;
 }
 
-void blitz_task_interrupt(blitz_task *t)
+int blitz_task_interrupt(blitz_task *t)
 {
+    int woke = 0;
     blitz_lock_acquire(&t->intr_lock);
     if (t->intr_waiter)
-        blitz_waiter_wake(t->intr_waiter, BLITZ_W_INTERRUPTED);
+        woke = blitz_waiter_wake(t->intr_waiter, BLITZ_W_INTERRUPTED);
     blitz_lock_release(&t->intr_lock);
+    return woke;
 }

@@ -47,6 +47,7 @@ void blitz_waiter_complete(blitz_waiter *w);
 uint32_t blitz_sleep_until(uint64_t deadline, const _Atomic int *intr);
 
 /* Interrupts t if it is in an interruptible wait (the caller set the flag it waits on first).
- * Any thread. */
-void blitz_task_interrupt(struct blitz_task *t);
+ * Returns 1 if it ended a wait, 0 if t was not waiting interruptibly. Any thread, but not
+ * from a signal handler (takes t's interrupt lock). */
+int blitz_task_interrupt(struct blitz_task *t);
 #endif

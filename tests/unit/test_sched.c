@@ -1,6 +1,10 @@
 #include "unit.h"
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "clock.h"
 #include "rt_fixture.h"
 #include "waiter.h"
@@ -200,5 +204,39 @@ Test(sched, tasks_and_threads_wake_each_other, .timeout = 60)
             cr_assert_eq(blitz_task_join(tk[i], NULL, 0, 0, NULL), 0);
     }
     cr_assert_eq(atomic_load(&woken), PAIRS);
+    rt_down();
+}
+
+/* Every worker makes the sync call on its own thread, and synced() says when all have. */
+#define SYNC_WORKERS 3
+static _Atomic long sync_tids[64];
+static _Atomic int sync_n;
+static void on_sync(void)
+{
+    long tid = syscall(SYS_gettid);
+    for (int i = 0; i < atomic_load(&sync_n); i++)
+        if (atomic_load(&sync_tids[i]) == tid)
+            return;
+    int k = atomic_fetch_add(&sync_n, 1);
+    if (k < 64)
+        atomic_store(&sync_tids[k], tid);
+}
+
+Test(sched, sync_workers_reaches_every_worker, .timeout = 60)
+{
+    rt_up(SYNC_WORKERS);
+    blitz_sched_set_worker_sync(on_sync);
+    for (int round = 0; round < 20; round++) {
+        atomic_store(&sync_n, 0);
+        unsigned gen = blitz_sched_sync_workers();
+        uint64_t t0 = blitz_now_ns();
+        while (!blitz_sched_synced(gen)) {
+            cr_assert_lt(blitz_now_ns() - t0, 5ull * 1000000000ull, "round %d never synced", round);
+            sched_yield();
+        }
+        cr_assert_eq(atomic_load(&sync_n), SYNC_WORKERS, "round %d: %d distinct workers", round,
+                     atomic_load(&sync_n));
+    }
+    blitz_sched_set_worker_sync(NULL);
     rt_down();
 }
