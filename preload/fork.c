@@ -9,6 +9,7 @@ static void child(void)
 {
     blitz_rt_fork_child();
     shim_once_fork_child();
+    shim_signals_fork_child();
 }
 
 void blitz_fork_install(void)

@@ -127,6 +127,7 @@ static int blitz_main(int argc, char **argv, char **envp)
     }
     blitz_fork_install();
     blitz_overflow_install();
+    shim_signals_start(NULL); /* before main's task can run and install handlers */
     if (cfg.stats)
         atexit(print_stats);
     /* Joinable, like NPTL's main thread; nobody joins it, so its stack stays (as main's). */
@@ -137,6 +138,7 @@ static int blitz_main(int argc, char **argv, char **envp)
         fprintf(stderr, "blitzshim: cannot create the main task; running natively\n");
         return g_main(argc, argv, envp);
     }
+    shim_signals_start(root);
     blitz_rt_run_caller();
 }
 

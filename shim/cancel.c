@@ -97,21 +97,23 @@ void shim_unwind_exit(blitz_task *t, void *retval)
     shim_thread *st = shim_of(t);
     st->exiting = 1;
     st->cancel_disabled = 1;
+    atomic_fetch_and(&st->intr, ~SHIM_INTR_CANCEL);
     t->retval = retval;
     unwind(t);
 }
 
-const _Atomic int *shim_cancel_flag(blitz_task *t)
-{
-    shim_thread *st = shim_of(t);
-    return st->cancel_disabled || st->exiting ? NULL : &st->cancel_pending;
-}
+/* The CANCEL bit of `intr` is set while a cancellation is pending and enabled. A canceller
+ * racing with pthread_setcancelstate(DISABLE) may leave it set while disabled: a wait then
+ * ends early once and shim_testcancel clears it. */
+const _Atomic int *shim_cancel_flag(blitz_task *t) { return &shim_of(t)->intr; }
 
 void shim_testcancel(blitz_task *t)
 {
     shim_thread *st = shim_of(t);
     if (!st->cancel_disabled && !st->exiting && atomic_load(&st->cancel_pending))
         shim_unwind_exit(t, PTHREAD_CANCELED);
+    if (atomic_load_explicit(&st->intr, memory_order_relaxed) & SHIM_INTR_CANCEL)
+        atomic_fetch_and(&st->intr, ~SHIM_INTR_CANCEL);
 }
 
 BLITZ_EXPORT void pthread_exit(void *retval)
@@ -130,6 +132,8 @@ BLITZ_EXPORT int pthread_cancel(pthread_t th)
         return freed ? ESRCH : REAL(pthread_cancel)(th);
     shim_thread *st = shim_of(t);
     atomic_store(&st->cancel_pending, 1);
+    if (!st->cancel_disabled)
+        atomic_fetch_or(&st->intr, SHIM_INTR_CANCEL);
     if (t == shim_task()) {
         if (st->cancel_async)
             shim_testcancel(t);
@@ -151,6 +155,10 @@ BLITZ_EXPORT int pthread_setcancelstate(int state, int *old)
     if (old)
         *old = st->cancel_disabled ? PTHREAD_CANCEL_DISABLE : PTHREAD_CANCEL_ENABLE;
     st->cancel_disabled = state == PTHREAD_CANCEL_DISABLE;
+    if (st->cancel_disabled)
+        atomic_fetch_and(&st->intr, ~SHIM_INTR_CANCEL);
+    else if (atomic_load(&st->cancel_pending) && !st->exiting)
+        atomic_fetch_or(&st->intr, SHIM_INTR_CANCEL);
     if (!st->cancel_disabled && st->cancel_async)
         shim_testcancel(t);
     return 0;

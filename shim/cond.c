@@ -96,7 +96,8 @@ static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
                         NULL);
     int relock = shim_mutex_relock(m, w.depth);
     if (st == BLITZ_W_INTERRUPTED)
-        shim_testcancel(t); /* unwinds with the mutex held */
+        shim_interrupted(t); /* a cancellation unwinds with the mutex held; after a signal
+                              * handler the wait returns as a spurious wake-up */
     if (relock)
         return relock;
     if (st == BLITZ_W_TIMEDOUT && shim_deadline_passed(clk, abstime))

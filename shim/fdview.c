@@ -173,7 +173,9 @@ int shim_fd_nonblocking(shim_fdref *r)
     return r->v->nonblock;
 }
 
-static int wait_result(blitz_task *t, int rc, int timeout_errno)
+/* restartable: a signal handler with SA_RESTART lets the call wait on (the kernel restarts
+ * socket calls, except those with a timeout set). */
+static int wait_result(blitz_task *t, int rc, int timeout_errno, int restartable)
 {
     switch (rc) {
     case BLITZ_IO_READY:
@@ -181,9 +183,15 @@ static int wait_result(blitz_task *t, int rc, int timeout_errno)
     case BLITZ_IO_TIMEDOUT:
         errno = timeout_errno;
         return -1;
-    case BLITZ_IO_INTERRUPTED:
-        shim_testcancel(t); /* acts on the cancellation; returns if it was withdrawn */
+    case BLITZ_IO_INTERRUPTED: {
+        /* Acts on a cancellation, runs signal handlers; a withdrawn one just waits on. */
+        int s = shim_interrupted(t);
+        if (s == SHIM_SIG_EINTR || (s == SHIM_SIG_RESTART && !restartable)) {
+            errno = EINTR;
+            return -1;
+        }
         return 0;
+    }
     case BLITZ_IO_CLOSED:
         errno = EBADF;
         return -1;
@@ -207,7 +215,7 @@ int shim_fd_block(blitz_task *t, shim_fdref *r, uint8_t dir)
     shim_testcancel(t);
     int saved = errno;
     int rc = blitz_fd_wait(r->fd, r->e, r->gen, dir, r->deadline, shim_cancel_flag(t));
-    int res = wait_result(t, rc, EAGAIN);
+    int res = wait_result(t, rc, EAGAIN, r->deadline == 0);
     if (res >= 0)
         errno = saved;
     return res;
@@ -218,7 +226,7 @@ int shim_fd_block_until(blitz_task *t, shim_fdref *r, uint8_t dir, uint64_t dead
     shim_testcancel(t);
     int saved = errno;
     int rc = blitz_fd_wait(r->fd, r->e, r->gen, dir, deadline, shim_cancel_flag(t));
-    int res = wait_result(t, rc, ETIMEDOUT);
+    int res = wait_result(t, rc, ETIMEDOUT, 0);
     if (res >= 0)
         errno = saved;
     return res;

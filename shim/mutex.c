@@ -96,7 +96,13 @@ static int acquire(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs
                                                                     memory_order_relaxed))
             continue;
         uintptr_t token = 0;
-        int st = blitz_park(w, park_validate, NULL, (void *)w, deadline, NULL, &token);
+        blitz_task *self = shim_task();
+        int st = blitz_park(w, park_validate, NULL, (void *)w, deadline,
+                            self ? shim_signal_flag(self) : NULL, &token);
+        if (st == BLITZ_W_INTERRUPTED) {
+            shim_signals_run(self); /* a handler runs on this thread; the wait goes on */
+            continue;
+        }
         if (st == BLITZ_W_WOKEN && token == HANDOFF) {
             atomic_fetch_and_explicit(w, ~HANDED, memory_order_relaxed);
             return 0;

@@ -19,7 +19,7 @@
 
 #define NODES_SMALL 16
 
-enum { WAIT_AGAIN = 0, WAIT_TIMEDOUT = 1, WAIT_FALLBACK = 2, WAIT_CLOSED = 3 };
+enum { WAIT_AGAIN = 0, WAIT_TIMEDOUT = 1, WAIT_FALLBACK = 2, WAIT_CLOSED = 3, WAIT_EINTR = 4 };
 
 static uint8_t dirs_of(short events)
 {
@@ -32,7 +32,8 @@ static uint8_t dirs_of(short events)
 }
 
 /* Waits until one of pfds may have changed state, the deadline (monotonic ns, 0 = none)
- * passed, or the task was interrupted for a cancellation (acted on here). WAIT_FALLBACK: a
+ * passed, or the task was interrupted for a cancellation (acted on here). WAIT_EINTR: a
+ * signal handler ran (the call fails with EINTR). WAIT_FALLBACK: a
  * descriptor cannot be watched (or memory ran out): the caller makes the plain call.
  * WAIT_CLOSED: the program closed pfds[*closed_at].fd meanwhile; its number may already
  * name another file, so the caller must not ask the kernel about it. */
@@ -86,8 +87,9 @@ static int wait_any(blitz_task *t, const struct pollfd *pfds, nfds_t n, uint64_t
         free(nodes);
     if (res >= 0)
         return res;
-    if (s == BLITZ_W_INTERRUPTED)
-        shim_testcancel(t);
+    /* A signal handler ends poll, select and epoll_wait with EINTR, SA_RESTART or not. */
+    if (s == BLITZ_W_INTERRUPTED && shim_interrupted(t) != SHIM_SIG_NONE)
+        return WAIT_EINTR;
     return s == BLITZ_W_TIMEDOUT ? WAIT_TIMEDOUT : WAIT_AGAIN;
 }
 
@@ -127,6 +129,10 @@ static int task_poll(blitz_task *t, struct pollfd *fds, nfds_t n, uint64_t deadl
     for (;;) {
         nfds_t closed = 0;
         int w = wait_any(t, fds, n, deadline, &closed);
+        if (w == WAIT_EINTR) {
+            errno = EINTR;
+            return -1;
+        }
         if (w == WAIT_FALLBACK) {
             int ms = left_ms(deadline);
             if (!mask)
@@ -156,7 +162,7 @@ BLITZ_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
     return task_poll(t, fds, n, timeout < 0 ? 0 : deadline_ms(timeout), NULL);
 }
 
-BLITZ_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+static int ppoll_impl(struct pollfd *fds, nfds_t n, const struct timespec *ts,
                        const sigset_t *mask)
 {
     static const struct timespec zero = { 0, 0 };
@@ -235,6 +241,11 @@ static int task_select(blitz_task *t, selsets *s, uint64_t deadline, const sigse
     for (;;) {
         nfds_t closed;
         int w = wait_any(t, pfds, n, deadline, &closed);
+        if (w == WAIT_EINTR) {
+            errno = EINTR;
+            r = -1;
+            break;
+        }
         if (w == WAIT_FALLBACK) {
             r = -2;
             break;
@@ -298,7 +309,7 @@ BLITZ_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct tim
     return r;
 }
 
-BLITZ_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+static int pselect_impl(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
                          const struct timespec *ts, const sigset_t *mask)
 {
     blitz_task *t = shim_io_task();
@@ -365,6 +376,10 @@ static int task_epoll(blitz_task *t, int kind, int epfd, struct epoll_event *ev,
     for (;;) {
         nfds_t closed;
         int w = wait_any(t, &p, 1, deadline, &closed);
+        if (w == WAIT_EINTR) {
+            errno = EINTR;
+            return -1;
+        }
         if (w == WAIT_FALLBACK)
             return REAL(epoll_pwait)(epfd, ev, max, left_ms(deadline), mask);
         if (w == WAIT_CLOSED) {
@@ -385,7 +400,7 @@ BLITZ_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeo
     return task_epoll(t, 0, epfd, ev, max, timeout < 0 ? 0 : deadline_ms(timeout), NULL);
 }
 
-BLITZ_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+static int epoll_pwait_impl(int epfd, struct epoll_event *ev, int max, int timeout,
                              const sigset_t *mask)
 {
     blitz_task *t = shim_io_task();
@@ -394,11 +409,51 @@ BLITZ_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int time
     return task_epoll(t, 1, epfd, ev, max, timeout < 0 ? 0 : deadline_ms(timeout), mask);
 }
 
-BLITZ_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+static int epoll_pwait2_impl(int epfd, struct epoll_event *ev, int max,
                               const struct timespec *ts, const sigset_t *mask)
 {
     blitz_task *t = shim_io_task();
     if (!t || max <= 0 || (ts && (!ts_valid(ts) || (ts->tv_sec == 0 && ts->tv_nsec == 0))))
         return REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
     return task_epoll(t, 2, epfd, ev, max, deadline_ts(ts), mask);
+}
+
+/* The calls that take a signal mask: while one runs, the task's mask is that mask (a signal
+ * it lets through is delivered, and the call ends with EINTR). */
+#define WITH_CALL_MASK(call)                                                                  \
+    do {                                                                                      \
+        blitz_task *t_ = mask ? shim_task() : NULL;                                           \
+        if (t_ && shim_call_mask(t_, mask)) {                                                 \
+            shim_call_mask_end(t_);                                                           \
+            errno = EINTR;                                                                    \
+            return -1;                                                                        \
+        }                                                                                     \
+        int r_ = (call);                                                                      \
+        if (t_)                                                                               \
+            shim_call_mask_end(t_);                                                           \
+        return r_;                                                                            \
+    } while (0)
+
+BLITZ_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+                       const sigset_t *mask)
+{
+    WITH_CALL_MASK(ppoll_impl(fds, n, ts, mask));
+}
+
+BLITZ_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+                         const struct timespec *ts, const sigset_t *mask)
+{
+    WITH_CALL_MASK(pselect_impl(nfds, rd, wr, ex, ts, mask));
+}
+
+BLITZ_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+                             const sigset_t *mask)
+{
+    WITH_CALL_MASK(epoll_pwait_impl(epfd, ev, max, timeout, mask));
+}
+
+BLITZ_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+                              const struct timespec *ts, const sigset_t *mask)
+{
+    WITH_CALL_MASK(epoll_pwait2_impl(epfd, ev, max, ts, mask));
 }

@@ -39,6 +39,18 @@
     X(int, pthread_getaffinity_np, (pthread_t, size_t, cpu_set_t *))                          \
     X(int, pthread_kill, (pthread_t, int))                                                    \
     X(int, pthread_sigqueue, (pthread_t, int, const union sigval))                            \
+    X(int, sigaction, (int, const struct sigaction *, struct sigaction *))                    \
+    X(int, pthread_sigmask, (int, const sigset_t *, sigset_t *))                              \
+    X(int, sigprocmask, (int, const sigset_t *, sigset_t *))                                  \
+    X(__sighandler_t, signal, (int, __sighandler_t))                                          \
+    X(__sighandler_t, sysv_signal, (int, __sighandler_t))                                     \
+    X(int, siginterrupt, (int, int))                                                          \
+    X(int, sigwait, (const sigset_t *, int *))                                                \
+    X(int, sigwaitinfo, (const sigset_t *, siginfo_t *))                                      \
+    X(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *))            \
+    X(int, sigpending, (sigset_t *))                                                          \
+    X(int, sigsuspend, (const sigset_t *))                                                    \
+    X(int, pause, (void))                                                                     \
     X(int, pthread_cancel, (pthread_t))                                                       \
     X(int, pthread_setcancelstate, (int, int *))                                              \
     X(int, pthread_setcanceltype, (int, int *))                                               \

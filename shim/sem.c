@@ -78,8 +78,15 @@ static int wait(sem_t *s, clockid_t clk, const struct timespec *abstime)
         atomic_fetch_sub(&b->data, WAITER);
         if (try_take(b))
             return 0;
-        if (st == BLITZ_W_INTERRUPTED)
-            shim_testcancel(t);
+        if (st == BLITZ_W_INTERRUPTED) {
+            /* As the kernel's futex wait: a handler with SA_RESTART restarts an untimed
+             * wait; any other handler ends it with EINTR. */
+            int sig = shim_interrupted(t);
+            if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && abstime)) {
+                errno = EINTR;
+                return -1;
+            }
+        }
         if (st == BLITZ_W_TIMEDOUT) {
             if (shim_deadline_passed(clk, abstime)) {
                 errno = ETIMEDOUT;

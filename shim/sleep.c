@@ -17,18 +17,30 @@ static int valid_ts(const struct timespec *ts)
 
 static uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX - 1 : a + b; }
 
-static void sleep_mono(blitz_task *t, uint64_t deadline)
+/* Sleeps until deadline. Returns 0, or -1 if a signal handler ran first: sleeps end with
+ * EINTR then, SA_RESTART or not, as the kernel's do. */
+static int sleep_mono(blitz_task *t, uint64_t deadline)
 {
     shim_testcancel(t);
     while (blitz_sleep_until(deadline, shim_cancel_flag(t)) == BLITZ_W_INTERRUPTED)
-        shim_testcancel(t); /* interrupted for a cancellation: acts on it */
+        if (shim_interrupted(t) != SHIM_SIG_NONE)
+            return -1;
+    return 0;
 }
 
-static void sleep_rel(blitz_task *t, const struct timespec *req)
+/* What is left of a sleep to deadline, for the `rem` argument. */
+static void left(uint64_t deadline, struct timespec *rem)
+{
+    uint64_t now = blitz_now_ns();
+    if (rem)
+        *rem = blitz_ns_to_ts(deadline > now ? deadline - now : 0);
+}
+
+static uint64_t rel_deadline(const struct timespec *req)
 {
     uint64_t ns = (uint64_t)req->tv_sec > UINT64_MAX / 1000000000ull ? UINT64_MAX / 2
                                                                       : blitz_ts_to_ns(req);
-    sleep_mono(t, add_sat(blitz_now_ns(), ns));
+    return add_sat(blitz_now_ns(), ns);
 }
 
 BLITZ_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
@@ -40,8 +52,12 @@ BLITZ_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
         errno = EINVAL;
         return -1;
     }
-    sleep_rel(t, req);
-    return 0;
+    uint64_t deadline = rel_deadline(req);
+    if (sleep_mono(t, deadline) == 0)
+        return 0;
+    left(deadline, rem);
+    errno = EINTR;
+    return -1;
 }
 
 BLITZ_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
@@ -55,14 +71,18 @@ BLITZ_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec
     if (!valid_ts(req))
         return EINVAL;
     if (!(flags & TIMER_ABSTIME)) {
-        sleep_rel(t, req);
-        return 0;
+        uint64_t deadline = rel_deadline(req);
+        if (sleep_mono(t, deadline) == 0)
+            return 0;
+        left(deadline, rem);
+        return EINTR;
     }
     for (;;) {
         uint64_t now = blitz_clock_ns(clk), want = blitz_ts_to_ns(req);
         if (now >= want)
             return 0;
-        sleep_mono(t, add_sat(blitz_now_ns(), want - now));
+        if (sleep_mono(t, add_sat(blitz_now_ns(), want - now)) != 0)
+            return EINTR; /* rem is not set for absolute sleeps */
     }
 }
 
@@ -71,7 +91,10 @@ BLITZ_EXPORT int usleep(useconds_t us)
     blitz_task *t = shim_task();
     if (!t)
         return REAL(usleep)(us);
-    sleep_mono(t, add_sat(blitz_now_ns(), (uint64_t)us * 1000u));
+    if (sleep_mono(t, add_sat(blitz_now_ns(), (uint64_t)us * 1000u)) != 0) {
+        errno = EINTR;
+        return -1;
+    }
     return 0;
 }
 
@@ -80,8 +103,12 @@ BLITZ_EXPORT unsigned sleep(unsigned s)
     blitz_task *t = shim_task();
     if (!t)
         return REAL(sleep)(s);
-    sleep_mono(t, add_sat(blitz_now_ns(), (uint64_t)s * 1000000000ull));
-    return 0;
+    uint64_t deadline = add_sat(blitz_now_ns(), (uint64_t)s * 1000000000ull);
+    if (sleep_mono(t, deadline) == 0)
+        return 0;
+    struct timespec r;
+    left(deadline, &r);
+    return (unsigned)r.tv_sec; /* unslept whole seconds, as glibc's sleep */
 }
 
 BLITZ_EXPORT int sched_yield(void)

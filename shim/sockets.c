@@ -161,8 +161,11 @@ static int connect_unix_wait(blitz_task *t, shim_fdref *r, int fl, const struct 
 {
     uint64_t to = r->v->sndtimeo_ns, end = to ? blitz_now_ns() + to : 0;
     for (;;) {
-        if (blitz_sleep_until(blitz_now_ns() + 1000000, shim_cancel_flag(t)))
-            shim_testcancel(t);
+        if (blitz_sleep_until(blitz_now_ns() + 1000000, shim_cancel_flag(t)) &&
+            shim_interrupted(t) != SHIM_SIG_NONE) {
+            errno = EINTR; /* connect is not restarted: the kernel gives EINTR too */
+            return -1;
+        }
         if (end && blitz_now_ns() >= end) {
             errno = EAGAIN;
             return -1;

@@ -4,6 +4,7 @@
 #define BLITZ_THREAD_STATE_H
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <unwind.h>
@@ -20,7 +21,14 @@ typedef struct shim_key_slot {
 
 typedef struct shim_thread {
     struct _Unwind_Exception exc;     /* pthread_exit/cancel forced unwinding (aligned) */
-    _Atomic int cancel_pending;       /* the flag interruptible waits watch */
+    _Atomic int cancel_pending;       /* pthread_cancel was called */
+    _Atomic int intr;                 /* the word interruptible waits watch: SHIM_INTR_* */
+    _Atomic int sig_intr;             /* the same for signals only (waits that are not
+                                       * cancellation points, e.g. mutexes) */
+    _Atomic uint64_t sigpend;         /* signals sent to this thread, not yet handled (bit s-1) */
+    uint64_t sigmask;                 /* the thread's blocked signals as it set them (bit s-1) */
+    _Atomic unsigned handled;         /* signal handlers run for it (pause, sigsuspend) */
+    uint64_t call_saved;              /* its mask before a ppoll/pselect/epoll_pwait mask */
     int cancel_disabled;              /* PTHREAD_CANCEL_DISABLE */
     int cancel_async;                 /* PTHREAD_CANCEL_ASYNCHRONOUS */
     int exiting;                      /* unwinding has started */
@@ -39,12 +47,45 @@ static inline shim_thread *shim_of(blitz_task *t) { return (shim_thread *)t->shi
 /* The calling green task, or NULL when the caller must get plain libc behaviour. */
 static inline blitz_task *shim_task(void) { return blitz_self(); }
 
+/* Interruptible waits (sleeps, I/O, semaphores, joins, condition waits) watch one word per
+ * task: a cancellation to act on, or a signal to handle. */
+#define SHIM_INTR_CANCEL 1
+#define SHIM_INTR_SIGNAL 2
+
 /* Cancellation (cancel.c). */
-/* The flag an interruptible wait of the calling task watches, or NULL if the task cannot be
- * cancelled now. */
+/* The word an interruptible wait of the calling task watches. */
 const _Atomic int *shim_cancel_flag(blitz_task *t);
 /* Acts on a pending cancellation (never returns then). */
 void shim_testcancel(blitz_task *t);
+
+/* Signals (signals.c). After an interruptible wait ended early (or at any point where a
+ * thread would return from a system call): acts on a cancellation, then runs the handlers
+ * of the signals pending for t, on t. Returns SHIM_SIG_NONE if no handler ran,
+ * SHIM_SIG_RESTART if every handler that ran had SA_RESTART, SHIM_SIG_EINTR otherwise. */
+enum { SHIM_SIG_NONE = 0, SHIM_SIG_RESTART = 1, SHIM_SIG_EINTR = 2 };
+int shim_interrupted(blitz_task *t);
+/* The same without acting on a cancellation: for waits that are not cancellation points,
+ * which watch shim_signal_flag (a handler runs on the waiting thread, the wait goes on). */
+int shim_signals_run(blitz_task *t);
+static inline const _Atomic int *shim_signal_flag(blitz_task *t)
+{
+    return &((shim_thread *)t->shim)->sig_intr;
+}
+/* After the runtime started: takes over the handlers installed so far; root is main's task. */
+void shim_signals_start(blitz_task *root);
+/* A new thread's signal state (its creator's mask; nothing pending), and its end. */
+void shim_signals_init_child(blitz_task *child, blitz_task *parent);
+void shim_signals_exit(blitz_task *t);
+/* In a fork child, from the surviving task. */
+void shim_signals_fork_child(void);
+/* Around a call that takes a signal mask (ppoll, pselect, epoll_pwait): t's mask is that
+ * mask meanwhile, as the kernel does for the thread. */
+/* Returns 1 if the new mask let a pending signal through and its handler ran: the call
+ * then ends with EINTR at once. */
+int shim_call_mask(blitz_task *t, const sigset_t *mask);
+void shim_call_mask_end(blitz_task *t);
+/* pthread_kill/pthread_sigqueue to task t (not the caller); val is NULL for pthread_kill. */
+int shim_signal_task(blitz_task *t, int sig, const union sigval *val);
 /* Unwinds the calling task and ends it with retval. */
 __attribute__((noreturn)) void shim_unwind_exit(blitz_task *t, void *retval);
 

@@ -21,8 +21,9 @@ void shim_set_process_name(const char *name)
 
 void shim_thread_init_child(blitz_task *child, blitz_task *parent)
 {
-    /* A new thread starts with its creator's name, as with clone(). */
+    /* A new thread starts with its creator's name and signal mask, as with clone(). */
     memcpy(shim_of(child)->name, parent ? shim_of(parent)->name : g_process_name, 16);
+    shim_signals_init_child(child, parent);
 }
 
 void shim_task_exit_hook(blitz_task *t)
@@ -30,7 +31,9 @@ void shim_task_exit_hook(blitz_task *t)
     shim_thread *st = shim_of(t);
     st->exiting = 1;
     st->cancel_disabled = 1;
+    atomic_fetch_and(&st->intr, ~SHIM_INTR_CANCEL);
     shim_keys_run_destructors(t);
+    shim_signals_exit(t);
 }
 
 static blitz_task *task_of(pthread_t th, int *freed)
@@ -80,7 +83,7 @@ static int join_foreign(pthread_t th, void **ret, blitz_task *self)
         if (rc != EBUSY)
             return rc;
         if (blitz_sleep_until(blitz_now_ns() + nap, shim_cancel_flag(self)))
-            shim_testcancel(self);
+            shim_interrupted(self); /* joins are not interrupted by signal handlers */
         if (nap < 5000000)
             nap *= 2;
     }
@@ -98,7 +101,7 @@ static int join_task(blitz_task *t, void **ret, int nonblocking, uint64_t deadli
         int rc = blitz_task_join(t, ret, nonblocking, deadline, intr);
         if (rc != EINTR)
             return rc;
-        shim_testcancel(self); /* interrupted by a cancellation: acts, never returns */
+        shim_interrupted(self); /* acts on a cancellation; after a signal handler, waits on */
     }
 }
 
@@ -289,8 +292,7 @@ BLITZ_EXPORT int pthread_kill(pthread_t th, int sig)
         return EINVAL;
     if (sig == 0 || t->done)
         return 0;
-    blitz_machine *m = t->m;
-    return m ? REAL(pthread_kill)(m->thread, sig) : 0;
+    return shim_signal_task(t, sig, NULL);
 }
 
 BLITZ_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval val)
@@ -300,6 +302,5 @@ BLITZ_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval val)
         return EINVAL;
     if (sig == 0 || t->done)
         return 0;
-    blitz_machine *m = t->m;
-    return m ? REAL(pthread_sigqueue)(m->thread, sig, val) : 0;
+    return shim_signal_task(t, sig, &val);
 }

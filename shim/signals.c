@@ -1,0 +1,956 @@
+/* Signals as a thread-per-connection program expects them: a handler interrupts the blocked
+ * call of the thread it is delivered to (EINTR, or a restart under SA_RESTART where the
+ * kernel would restart), and pthread_kill reaches the thread it names.
+ *
+ * The kernel delivers a signal to some worker thread, in whatever context runs there. For
+ * every signal a program handles (fault signals excepted), the kernel is given `tramp`
+ * instead of the program's handler; the program's own disposition is kept in g_disp and is
+ * what sigaction reports back.
+ *  - pthread_kill to a task that is not running: the signal is queued on the task and the
+ *    task's interruptible wait is ended; the task runs the handler on its own stack and its
+ *    call returns EINTR (shim_interrupted). A task that is not in an interruptible wait gets
+ *    the signal through its worker thread, as before.
+ *  - a process-directed signal (kill, alarm, a terminal's SIGINT, ...) goes, as the kernel
+ *    prefers, to the main thread: if main's task waits interruptibly and does not block the
+ *    signal, the handler is deferred to it (through the courier thread, because a signal
+ *    handler may take no lock); otherwise the handler runs where the signal landed.
+ *  - anything else (raise, SIGPIPE, a thread-directed signal to a running task) runs at once
+ *    where it landed, which is the thread it was meant for.
+ * Masks are per task, as per thread natively. The kernel sees one mask on every worker: the
+ * signals every task blocks (so a signal nobody accepts stays pending in the process, for
+ * sigwait, and a signal somebody accepts reaches a worker). A signal that lands on a task
+ * blocking it goes to main's task or, failing that, runs in a scheduler context: natively it
+ * would have gone to another thread. A signal sent to a task that blocks it is queued on the
+ * task until it unblocks it or takes it with sigwait. sigwait, sigwaitinfo, sigtimedwait,
+ * pause and sigsuspend wait as tasks. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "clock.h"
+#include "lock.h"
+#include "real.h"
+#include "scheduler.h"
+#include "task.h"
+#include "waiter.h"
+#include "thread_state.h"
+
+#define NSIGS 64 /* signals 1..64: one bit each in a uint64_t */
+
+typedef struct disp {
+    _Atomic uintptr_t handler; /* the program's sa_handler / sa_sigaction */
+    _Atomic int flags;         /* the program's sa_flags */
+    _Atomic int ours;          /* the kernel runs tramp for it */
+    sigset_t mask;             /* the program's sa_mask, reported back */
+} disp;
+
+static disp g_disp[NSIGS + 1];
+static _Atomic int g_active;                 /* runtime started: interpose */
+static blitz_task *_Atomic g_root;           /* main's task */
+static _Atomic uint64_t g_proc_pend;         /* process-directed, left for main's task */
+static siginfo_t g_proc_info[NSIGS + 1];     /* written before the bit (release) */
+static _Atomic uint64_t g_sigintr;           /* siginterrupt(sig, 1) was called */
+static blitz_lock g_lock = BLITZ_LOCK_INIT;  /* sigaction updates; taken with signals blocked */
+
+/* The workers' kernel mask: signals every live task blocks. Counted under g_mask_lock;
+ * g_tasks is also bumped without it while no task blocks anything (g_anyblock == 0). */
+static blitz_lock g_mask_lock = BLITZ_LOCK_INIT;
+#define TASK_SHARDS 64
+static struct {
+    _Atomic long n; /* tasks created minus ended on this shard (may go negative) */
+    char pad[64 - sizeof(long)];
+} g_tasks[TASK_SHARDS] __attribute__((aligned(64)));
+static _Atomic long g_blocking[NSIGS + 1];
+static _Atomic uint64_t g_anyblock;
+static _Atomic int g_fast_active;      /* lock-free count updates in progress */
+static _Atomic unsigned g_fast_gen;    /* ... and done (recompute_locked retries on either) */
+static _Atomic uint64_t g_wmask;
+#define ROUTABLE_BITS (~(bit(SIGSEGV) | bit(SIGBUS) | bit(SIGILL) | bit(SIGFPE) | bit(SIGTRAP) | \
+                         bit(SIGSYS) | bit(SIGKILL) | bit(SIGSTOP) | bit(32) | bit(33)))
+
+static uint64_t bit(int sig) { return 1ull << (sig - 1); }
+
+/* Signals whose handlers the shim routes. Faults run where they happen; 32 and 33 are glibc's. */
+static int routable(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP: case SIGSYS:
+    case SIGKILL: case SIGSTOP:
+        return 0;
+    }
+    return sig >= 1 && sig <= NSIGS && sig != 32 && sig != 33;
+}
+
+/* Runs the program's handler for sig. `deferred`: not from the kernel's delivery (the
+ * kernel did not apply SA_RESETHAND), so it is applied here. */
+static void run_handler(int sig, siginfo_t *si, void *uc, int deferred)
+{
+    uintptr_t h = atomic_load_explicit(&g_disp[sig].handler, memory_order_acquire);
+    int flags = atomic_load_explicit(&g_disp[sig].flags, memory_order_relaxed);
+    if (h == (uintptr_t)SIG_IGN)
+        return;
+    if (h == (uintptr_t)SIG_DFL) {
+        /* Reset while queued: the kernel's default action, on this thread. */
+        syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+        return;
+    }
+    if (deferred && (flags & SA_RESETHAND)) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        atomic_store(&g_disp[sig].handler, (uintptr_t)SIG_DFL);
+        atomic_store(&g_disp[sig].ours, 0);
+        REAL(sigaction)(sig, &dfl, NULL);
+    }
+    if (flags & SA_SIGINFO)
+        ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
+    else
+        ((void (*)(int))h)(sig);
+}
+
+/* Set while tramp runs on this thread (in a task's TLS block or a worker's): calls made from
+ * a handler that the shim would serve with locks or switches go to libc instead. The frame
+ * address tells a live mark from one that a siglongjmp out of a handler left behind. */
+static __thread uintptr_t t_tramp_sp __attribute__((tls_model("initial-exec")));
+
+static int in_tramp(void)
+{
+    uintptr_t sp = t_tramp_sp;
+    return sp && (uintptr_t)__builtin_frame_address(0) < sp;
+}
+
+/* Kernel-chosen receivers that natively could have been any thread: everything but signals
+ * sent to one thread (tgkill: raise, pthread_kill) and those the kernel raises in the thread
+ * that caused them. */
+static int process_directed(int sig, const siginfo_t *si)
+{
+    if (sig == SIGPIPE || sig == SIGXFSZ || si->si_code == SI_TKILL)
+        return 0;
+    return !(si->si_code == SI_QUEUE && si->si_pid == getpid());
+}
+
+static int blocks(blitz_task *t, int sig) { return (shim_of(t)->sigmask & bit(sig)) != 0; }
+
+/* Whether main's task should run this process-directed signal instead of whoever has it: it
+ * does not block it and waits interruptibly (a hint: async_deliver copes if that changed). */
+static int leave_to_root(int sig)
+{
+    blitz_task *r = atomic_load_explicit(&g_root, memory_order_acquire);
+    if (!r || r == blitz_self() || shim_of(r)->exiting || blocks(r, sig))
+        return 0;
+    return __atomic_load_n(&r->intr_waiter, __ATOMIC_RELAXED) != NULL;
+}
+
+/* The courier: one plain OS thread, started with the first handler the program installs,
+ * that does for tramp what a signal handler may not (take locks, wake a task) as soon as
+ * tramp kicks it through an eventfd. It blocks every signal, so the kernel never picks it. */
+static int g_courier_fd = -1;
+static _Atomic int g_courier_state; /* 0 none, 1 starting, 2 running */
+static void async_deliver(void);
+
+static void *courier_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        uint64_t v;
+        if (syscall(SYS_read, g_courier_fd, &v, sizeof v) < 0 && errno != EINTR)
+            return NULL;
+        async_deliver();
+    }
+}
+
+static void courier_start(void)
+{
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&g_courier_state, &idle, 1))
+        return;
+    g_courier_fd = (int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC);
+    pthread_attr_t a;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setsigmask_np(&a, &all);
+    pthread_t th;
+    int ok = g_courier_fd >= 0 && REAL(pthread_create)(&th, &a, courier_main, NULL) == 0;
+    pthread_attr_destroy(&a);
+    atomic_store(&g_courier_state, ok ? 2 : 0);
+}
+
+/* Async-signal-safe. Returns 0 if there is no courier (the caller handles it itself). */
+static int courier_kick(void)
+{
+    if (atomic_load(&g_courier_state) != 2)
+        return 0;
+    uint64_t one = 1;
+    return syscall(SYS_write, g_courier_fd, &one, sizeof one) == sizeof one;
+}
+
+/* The handler on the interrupted task (or scheduler context), as the kernel would run it. */
+static void run_here(blitz_task *cur, int sig, siginfo_t *si, void *uc)
+{
+    if (cur)
+        atomic_fetch_add(&shim_of(cur)->handled, 1);
+    run_handler(sig, si, uc, 0);
+}
+
+static void tramp(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    uintptr_t outer = t_tramp_sp;
+    t_tramp_sp = (uintptr_t)__builtin_frame_address(0);
+    int flags = atomic_load_explicit(&g_disp[sig].flags, memory_order_relaxed);
+    blitz_task *cur = blitz_self();
+    int cur_blocks = cur && blocks(cur, sig);
+    if ((bit(sig) & atomic_load(&g_wmask)) && uc) {
+        /* Every task blocks it; this worker had not applied that yet. It belongs pending in
+         * the process: queue it there again, and block it here once the handler returns. */
+        sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
+        syscall(SYS_rt_sigqueueinfo, getpid(), sig, si);
+    } else if (flags & SA_RESETHAND) {
+        /* The kernel has already reset it: run it now, once. */
+        uintptr_t h = atomic_load(&g_disp[sig].handler);
+        atomic_store(&g_disp[sig].handler, (uintptr_t)SIG_DFL);
+        atomic_store(&g_disp[sig].ours, 0);
+        if (h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
+            if (cur)
+                atomic_fetch_add(&shim_of(cur)->handled, 1);
+            if (flags & SA_SIGINFO)
+                ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
+            else
+                ((void (*)(int))h)(sig);
+        }
+    } else if (process_directed(sig, si)) {
+        if (cur_blocks || leave_to_root(sig)) {
+            /* Not for this task: main's, or else the courier runs it (async_deliver). */
+            g_proc_info[sig] = *si;
+            atomic_fetch_or_explicit(&g_proc_pend, bit(sig), memory_order_release);
+            if (!courier_kick() && (atomic_fetch_and(&g_proc_pend, ~bit(sig)) & bit(sig)))
+                run_here(cur, sig, si, uc);
+        } else {
+            run_here(cur, sig, si, uc);
+        }
+    } else if (cur_blocks) {
+        atomic_fetch_or(&shim_of(cur)->sigpend, bit(sig)); /* stays pending on the task */
+    } else {
+        run_here(cur, sig, si, uc);
+    }
+    t_tramp_sp = outer;
+    errno = saved;
+}
+
+/* Marks t as having signals to handle: its interruptible waits end early. */
+static void flag_signal(shim_thread *st)
+{
+    atomic_store(&st->sig_intr, 1);
+    atomic_fetch_or(&st->intr, SHIM_INTR_SIGNAL);
+}
+
+/* Runs the process-directed signals in `bits` here. Returns 1 if every handler restarts. */
+static int run_proc(uint64_t bits)
+{
+    int restart = 1;
+    while (bits) {
+        int sig = __builtin_ctzll(bits) + 1;
+        bits &= bits - 1;
+        siginfo_t info = g_proc_info[sig];
+        restart &= (atomic_load(&g_disp[sig].flags) & SA_RESTART) != 0;
+        run_handler(sig, &info, NULL, 1);
+    }
+    return restart;
+}
+
+/* The courier, after tramp left process-directed signals: main's task takes those it does
+ * not block if it is waiting (it is woken to run them); the rest run here. Main counts
+ * those as delivered to it if it does not block them (a pause() or sigsuspend() in main
+ * returns, as when the kernel gives main the signal). */
+static void async_deliver(void)
+{
+    uint64_t bits = atomic_load_explicit(&g_proc_pend, memory_order_acquire);
+    if (!bits)
+        return;
+    blitz_task *r = atomic_load(&g_root);
+    uint64_t rmask = r ? shim_of(r)->sigmask : ~0ull;
+    if (r && !shim_of(r)->exiting && (bits & ~rmask)) {
+        flag_signal(shim_of(r));
+        if (blitz_task_interrupt(r))
+            bits &= rmask;
+    }
+    uint64_t mine = atomic_fetch_and_explicit(&g_proc_pend, ~bits, memory_order_acquire) & bits;
+    if (!mine)
+        return;
+    run_proc(mine);
+    if (r && !shim_of(r)->exiting && (mine & ~rmask)) {
+        atomic_fetch_add(&shim_of(r)->handled, 1);
+        blitz_task_interrupt(r);
+    }
+}
+
+int shim_interrupted(blitz_task *t)
+{
+    shim_testcancel(t);
+    return shim_signals_run(t);
+}
+
+int shim_signals_run(blitz_task *t)
+{
+    shim_thread *st = shim_of(t);
+    if (!(atomic_load(&st->intr) & SHIM_INTR_SIGNAL) && !atomic_load(&st->sig_intr))
+        return SHIM_SIG_NONE;
+    atomic_store(&st->sig_intr, 0);
+    atomic_fetch_and(&st->intr, ~SHIM_INTR_SIGNAL);
+    /* Blocked ones stay queued (delivered when unblocked, or taken by sigwait). */
+    uint64_t mask = st->sigmask;
+    uint64_t own = atomic_fetch_and(&st->sigpend, mask) & ~mask;
+    uint64_t proc = 0;
+    if (t == atomic_load(&g_root))
+        proc = atomic_fetch_and_explicit(&g_proc_pend, mask, memory_order_acquire) & ~mask;
+    if (!own && !proc)
+        return SHIM_SIG_NONE;
+    atomic_fetch_add(&st->handled, 1);
+    int restart = 1;
+    while (own) {
+        int sig = __builtin_ctzll(own) + 1;
+        own &= own - 1;
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        info.si_signo = sig;
+        info.si_code = SI_TKILL;
+        info.si_pid = getpid();
+        info.si_uid = getuid();
+        restart &= (atomic_load(&g_disp[sig].flags) & SA_RESTART) != 0;
+        run_handler(sig, &info, NULL, 1);
+    }
+    restart &= run_proc(proc);
+    return restart ? SHIM_SIG_RESTART : SHIM_SIG_EINTR;
+}
+
+int shim_signal_task(blitz_task *t, int sig, const union sigval *val)
+{
+    shim_thread *st = shim_of(t);
+    if (atomic_load(&g_active) && routable(sig) && t != shim_task() && !in_tramp()) {
+        if (blocks(t, sig)) {
+            /* Pending on the task until it unblocks it or takes it with sigwait. */
+            atomic_fetch_or(&st->sigpend, bit(sig));
+            flag_signal(st);
+            blitz_task_interrupt(t);
+            return 0;
+        }
+        if (!val && atomic_load(&g_disp[sig].ours) && atomic_load(&t->state) != BLITZ_T_RUNNING) {
+            atomic_fetch_or(&st->sigpend, bit(sig));
+            flag_signal(st);
+            if (blitz_task_interrupt(t))
+                return 0;
+            /* Not in an interruptible wait: take the signal back (unless it already ran it)
+             * and let the kernel deliver it on the task's worker. */
+            if (!(atomic_fetch_and(&st->sigpend, ~bit(sig)) & bit(sig)))
+                return 0;
+        }
+    }
+    blitz_machine *m = t->m;
+    if (!m)
+        return 0;
+    return val ? REAL(pthread_sigqueue)(m->thread, sig, *val) : REAL(pthread_kill)(m->thread, sig);
+}
+
+/* ---------------------------------------------------------------- masks */
+
+static uint64_t mask_bits(const sigset_t *s)
+{
+    uint64_t b = 0;
+    for (int sig = 1; sig <= NSIGS; sig++)
+        if (sigismember(s, sig) == 1)
+            b |= bit(sig);
+    return b & ROUTABLE_BITS;
+}
+
+static void bits_mask(uint64_t b, sigset_t *s)
+{
+    sigemptyset(s);
+    for (int sig = 1; sig <= NSIGS; sig++)
+        if (b & bit(sig))
+            sigaddset(s, sig);
+}
+
+/* On each worker (blitz_sched_sync_workers) and on a task's own worker when it changed the
+ * set: the kernel mask becomes g_wmask for the signals the shim routes. */
+static void apply_wmask(void)
+{
+    uint64_t w = atomic_load(&g_wmask);
+    sigset_t on, off;
+    bits_mask(w, &on);
+    bits_mask(ROUTABLE_BITS & ~w, &off);
+    REAL(pthread_sigmask)(SIG_BLOCK, &on, NULL);
+    REAL(pthread_sigmask)(SIG_UNBLOCK, &off, NULL);
+}
+
+static long tasks_alive(void)
+{
+    long n = 0;
+    for (int i = 0; i < TASK_SHARDS; i++)
+        n += atomic_load(&g_tasks[i].n);
+    return n;
+}
+
+/* g_mask_lock held: recomputes what every task blocks. Returns the workers' sync generation
+ * if it changed (0 if not); *wait says whether the caller should wait for the workers. */
+static unsigned recompute_locked(int *wait)
+{
+    uint64_t any = 0, all = 0;
+    for (int sig = 1; sig <= NSIGS; sig++)
+        if (atomic_load(&g_blocking[sig]) > 0)
+            any |= bit(sig);
+    /* Stored before the shards are summed (seq_cst): see count_task. */
+    atomic_store(&g_anyblock, any);
+    /* A consistent read: no lock-free update (count_task) in progress or done meanwhile. */
+    for (;;) {
+        unsigned gen = atomic_load(&g_fast_gen);
+        while (atomic_load(&g_fast_active))
+            __builtin_ia32_pause();
+        long n = tasks_alive();
+        all = 0;
+        for (int sig = 1; sig <= NSIGS; sig++)
+            if (n > 0 && atomic_load(&g_blocking[sig]) >= n)
+                all |= bit(sig);
+        if (!atomic_load(&g_fast_active) && atomic_load(&g_fast_gen) == gen)
+            break;
+    }
+    uint64_t was = atomic_load(&g_wmask);
+    *wait = 0;
+    if (all == was)
+        return 0;
+    atomic_store(&g_wmask, all);
+    /* Only a newly blocked signal without a handler of the program's needs the other workers
+     * before the caller goes on: arriving meanwhile, it would take its default action. A
+     * handled one reaches tramp, which puts it back in the process. */
+    for (uint64_t add = all & ~was; add; add &= add - 1)
+        if (!atomic_load(&g_disp[__builtin_ctzll(add) + 1].ours))
+            *wait = 1;
+    return blitz_sched_sync_workers();
+}
+
+/* After the lock: this worker's mask now (a signal it unblocks may be delivered right
+ * here, so never under the lock); the other workers at their next pass, waited for when a
+ * signal is newly blocked: a signal sent right after the call must find every worker with
+ * the new mask, as it would find every thread's. Idle workers answer within microseconds
+ * (more when workers outnumber CPUs); one busy with a task that does not block is not
+ * waited for past 50 ms. */
+static void sync_after(unsigned gen, int wait)
+{
+    if (!gen)
+        return;
+    if (shim_task()) {
+        apply_wmask();
+        blitz_sched_synced_self(gen);
+    }
+    if (!wait || !shim_task())
+        return;
+    uint64_t now = blitz_now_ns(), spin_end = now + 200000, end = now + 50000000;
+    while (!blitz_sched_synced(gen) && (now = blitz_now_ns()) < end) {
+        if (now < spin_end)
+            __builtin_ia32_pause();
+        else
+            blitz_yield();
+    }
+}
+
+/* A task arrives (add 1) or leaves (-1) with mask m. The count is sharded by worker: every
+ * thread creation and exit passes here, and takes no lock when the workers' mask cannot
+ * change: a task arriving that blocks everything every task blocks, or one leaving while
+ * nobody blocks a signal it does not block. Such updates are bracketed by g_fast_active
+ * and g_fast_gen (seq_cst), so a recount under the lock never uses half of one; the task
+ * count and g_anyblock are both seq_cst, so either an update sees a blocker (and recounts
+ * under the lock) or the blocker's recount sees the update. */
+static void count_task(uint64_t m, int add)
+{
+    blitz_task *self = shim_task();
+    int shard = self && self->m ? self->m->index % TASK_SHARDS : 0;
+    if (!m) {
+        /* The usual thread, blocking nothing: one counter of this worker's (a single value,
+         * so no recount can see half of it). */
+        atomic_fetch_add(&g_tasks[shard].n, add);
+        if (!atomic_load(&g_anyblock) || (add > 0 && !atomic_load(&g_wmask)))
+            return;
+        blitz_lock_acquire(&g_mask_lock);
+        int wait;
+        unsigned gen = recompute_locked(&wait);
+        blitz_lock_release(&g_mask_lock);
+        sync_after(gen, 0);
+        return;
+    }
+    int fast = add > 0 ? !(atomic_load(&g_wmask) & ~m) : !(atomic_load(&g_anyblock) & ~m);
+    if (fast) {
+        atomic_fetch_add(&g_fast_active, 1);
+        for (uint64_t b = m; b; b &= b - 1)
+            atomic_fetch_add(&g_blocking[__builtin_ctzll(b) + 1], add);
+        atomic_fetch_add(&g_tasks[shard].n, add);
+        atomic_fetch_add(&g_fast_gen, 1);
+        atomic_fetch_sub(&g_fast_active, 1);
+        /* Still true after the update? (A mask change may have raced with it.) */
+        if (add > 0 ? !(atomic_load(&g_wmask) & ~m) : !(atomic_load(&g_anyblock) & ~m))
+            return;
+        blitz_lock_acquire(&g_mask_lock);
+    } else {
+        blitz_lock_acquire(&g_mask_lock);
+        for (uint64_t b = m; b; b &= b - 1)
+            atomic_fetch_add(&g_blocking[__builtin_ctzll(b) + 1], add);
+        atomic_fetch_add(&g_tasks[shard].n, add);
+    }
+    int wait;
+    unsigned gen = recompute_locked(&wait);
+    blitz_lock_release(&g_mask_lock);
+    sync_after(gen, 0); /* a new or ending thread is not a mask change: nobody waits */
+}
+
+void shim_signals_init_child(blitz_task *child, blitz_task *parent)
+{
+    shim_thread *st = shim_of(child);
+    atomic_store(&st->sigpend, 0);
+    if (parent) {
+        st->sigmask = shim_of(parent)->sigmask;
+    } else {
+        sigset_t cur;
+        REAL(pthread_sigmask)(SIG_BLOCK, NULL, &cur);
+        st->sigmask = mask_bits(&cur);
+    }
+    count_task(st->sigmask, 1);
+}
+
+void shim_signals_exit(blitz_task *t)
+{
+    count_task(shim_of(t)->sigmask, -1);
+}
+
+/* Makes `now` t's mask: the counts, the workers' mask, and the signals it unblocked that were
+ * queued on it (delivered before the call returns, as natively). */
+static void task_mask_to(blitz_task *t, uint64_t now)
+{
+    shim_thread *st = shim_of(t);
+    uint64_t was = st->sigmask;
+    if (now == was)
+        return;
+    blitz_lock_acquire(&g_mask_lock);
+    for (int sig = 1; sig <= NSIGS; sig++) {
+        if ((now & ~was) & bit(sig))
+            atomic_fetch_add(&g_blocking[sig], 1);
+        if ((was & ~now) & bit(sig))
+            atomic_fetch_sub(&g_blocking[sig], 1);
+    }
+    st->sigmask = now;
+    int wait;
+    unsigned gen = recompute_locked(&wait);
+    blitz_lock_release(&g_mask_lock);
+    sync_after(gen, wait);
+    if (atomic_load(&st->sigpend) & ~now) {
+        flag_signal(st);
+        shim_signals_run(t);
+    }
+}
+
+/* pthread_sigmask for a task; returns 0 or EINVAL. */
+static int set_task_mask(blitz_task *t, int how, const sigset_t *setp, sigset_t *old)
+{
+    shim_thread *st = shim_of(t);
+    if (setp && how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK)
+        return EINVAL;
+    sigset_t set;
+    if (setp)
+        set = *setp; /* before *old is written: they may be the same object */
+    uint64_t was = st->sigmask;
+    if (old) {
+        /* What the kernel reports for the signals the shim leaves alone, the task's own
+         * for the others. */
+        REAL(pthread_sigmask)(SIG_BLOCK, NULL, old);
+        for (int sig = 1; sig <= NSIGS; sig++)
+            if (ROUTABLE_BITS & bit(sig)) {
+                if (was & bit(sig))
+                    sigaddset(old, sig);
+                else
+                    sigdelset(old, sig);
+            }
+    }
+    if (!setp)
+        return 0;
+    uint64_t b = mask_bits(&set);
+    uint64_t now = how == SIG_BLOCK ? was | b : how == SIG_UNBLOCK ? was & ~b : b;
+    /* The fault signals stay the kernel's business: the worker's own mask, as before. */
+    sigset_t on, off;
+    int any_on = 0, any_off = 0;
+    sigemptyset(&on);
+    sigemptyset(&off);
+    for (int sig = 1; sig <= NSIGS; sig++) {
+        if (routable(sig) || sig == SIGKILL || sig == SIGSTOP || sig == 32 || sig == 33)
+            continue;
+        int in = sigismember(&set, sig) == 1;
+        if (in && how != SIG_UNBLOCK) {
+            sigaddset(&on, sig);
+            any_on = 1;
+        } else if ((in && how == SIG_UNBLOCK) || (!in && how == SIG_SETMASK)) {
+            sigaddset(&off, sig);
+            any_off = 1;
+        }
+    }
+    if (any_on)
+        REAL(pthread_sigmask)(SIG_BLOCK, &on, NULL);
+    if (any_off)
+        REAL(pthread_sigmask)(SIG_UNBLOCK, &off, NULL);
+    task_mask_to(t, now);
+    return 0;
+}
+
+BLITZ_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    blitz_task *t = shim_task();
+    if (!t || !atomic_load(&g_active) || in_tramp())
+        return REAL(pthread_sigmask)(how, set, old);
+    return set_task_mask(t, how, set, old);
+}
+
+BLITZ_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    blitz_task *t = shim_task();
+    if (!t || !atomic_load(&g_active) || in_tramp())
+        return REAL(sigprocmask)(how, set, old);
+    int rc = set_task_mask(t, how, set, old);
+    if (rc) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+BLITZ_EXPORT int sigpending(sigset_t *set)
+{
+    blitz_task *t = shim_task();
+    int rc = REAL(sigpending)(set);
+    if (rc == 0 && t && atomic_load(&g_active)) {
+        uint64_t own = atomic_load(&shim_of(t)->sigpend);
+        for (int sig = 1; sig <= NSIGS; sig++)
+            if (own & bit(sig))
+                sigaddset(set, sig);
+    }
+    return rc;
+}
+
+int shim_call_mask(blitz_task *t, const sigset_t *mask)
+{
+    shim_thread *st = shim_of(t);
+    st->call_saved = st->sigmask;
+    if (!atomic_load(&g_active) || in_tramp())
+        return 0;
+    unsigned seen = atomic_load(&st->handled);
+    task_mask_to(t, mask_bits(mask));
+    return atomic_load(&st->handled) != seen;
+}
+
+void shim_call_mask_end(blitz_task *t)
+{
+    if (atomic_load(&g_active) && !in_tramp())
+        task_mask_to(t, shim_of(t)->call_saved);
+}
+
+/* ---------------------------------------------------------------- waiting for signals */
+
+/* sigwait and friends in a task: the signal may be queued on the task (pthread_kill) or
+ * pending in the process (every task blocks it, so the kernel keeps it). The latter is
+ * polled: nothing tells a task that a blocked signal arrived. Returns the signal, or -1
+ * with errno EAGAIN (deadline passed) or EINTR (a handler ran for another signal). */
+static int task_sigwait(blitz_task *t, const sigset_t *set, siginfo_t *info, uint64_t deadline)
+{
+    static const struct timespec zero = { 0, 0 };
+    shim_thread *st = shim_of(t);
+    uint64_t want = mask_bits(set), step = 500000;
+    shim_testcancel(t);
+    for (;;) {
+        uint64_t got = atomic_load(&st->sigpend) & want;
+        if (got) {
+            int sig = __builtin_ctzll(got) + 1;
+            if (!(atomic_fetch_and(&st->sigpend, ~bit(sig)) & bit(sig)))
+                continue;
+            if (info) {
+                memset(info, 0, sizeof *info);
+                info->si_signo = sig;
+                info->si_code = SI_TKILL;
+                info->si_pid = getpid();
+                info->si_uid = getuid();
+            }
+            return sig;
+        }
+        int r = REAL(sigtimedwait)(set, info, &zero);
+        if (r > 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+            return r;
+        uint64_t now = blitz_now_ns();
+        if (deadline && now >= deadline) {
+            errno = EAGAIN;
+            return -1;
+        }
+        uint64_t until = now + step;
+        if (deadline && until > deadline)
+            until = deadline;
+        if (blitz_sleep_until(until, shim_cancel_flag(t)) == BLITZ_W_INTERRUPTED &&
+            shim_interrupted(t) != SHIM_SIG_NONE) {
+            errno = EINTR;
+            return -1;
+        }
+        if (step < 4000000)
+            step *= 2;
+    }
+}
+
+BLITZ_EXPORT int sigwait(const sigset_t *set, int *sig)
+{
+    blitz_task *t = shim_task();
+    if (!t || !atomic_load(&g_active))
+        return REAL(sigwait)(set, sig);
+    int r;
+    do /* sigwait is never interrupted: handlers run and it waits on */
+        r = task_sigwait(t, set, NULL, 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    *sig = r;
+    return 0;
+}
+
+BLITZ_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+    blitz_task *t = shim_task();
+    if (!t || !atomic_load(&g_active))
+        return REAL(sigwaitinfo)(set, info);
+    return task_sigwait(t, set, info, 0);
+}
+
+BLITZ_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
+{
+    blitz_task *t = shim_task();
+    if (!t || !atomic_load(&g_active))
+        return REAL(sigtimedwait)(set, info, ts);
+    if (ts && (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L || ts->tv_sec < 0)) {
+        errno = EINVAL;
+        return -1;
+    }
+    uint64_t deadline = 0;
+    if (ts) {
+        uint64_t now = blitz_now_ns();
+        uint64_t ns = (uint64_t)ts->tv_sec > (UINT64_MAX - now) / 2000000000u
+                          ? UINT64_MAX / 2
+                          : (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+        deadline = now + ns;
+    }
+    return task_sigwait(t, set, info, deadline);
+}
+
+/* Waits until a handler has run for this task since `seen` (its count of handlers then):
+ * pause, and sigsuspend with its mask. Always -1 with EINTR. */
+static int wait_for_handler(blitz_task *t, unsigned seen)
+{
+    shim_thread *st = shim_of(t);
+    shim_testcancel(t);
+    while (atomic_load(&st->handled) == seen)
+        if (blitz_sleep_until(UINT64_MAX - 1, shim_cancel_flag(t)) == BLITZ_W_INTERRUPTED)
+            shim_interrupted(t);
+    errno = EINTR;
+    return -1;
+}
+
+BLITZ_EXPORT int pause(void)
+{
+    blitz_task *t = shim_task();
+    if (!t || !atomic_load(&g_active))
+        return REAL(pause)();
+    return wait_for_handler(t, atomic_load(&shim_of(t)->handled));
+}
+
+BLITZ_EXPORT int sigsuspend(const sigset_t *mask)
+{
+    blitz_task *t = shim_task();
+    if (!t || !atomic_load(&g_active))
+        return REAL(sigsuspend)(mask);
+    shim_thread *st = shim_of(t);
+    unsigned seen = atomic_load(&st->handled);
+    uint64_t was = st->sigmask;
+    task_mask_to(t, mask_bits(mask)); /* runs what the new mask lets through */
+    int r = wait_for_handler(t, seen);
+    task_mask_to(t, was);
+    return r;
+}
+
+void shim_signals_fork_child(void)
+{
+    blitz_task *t = shim_task();
+    if (!t || !atomic_load(&g_active))
+        return;
+    /* Only this thread came along: it is every task there is. */
+    g_lock = (blitz_lock)BLITZ_LOCK_INIT;
+    g_mask_lock = (blitz_lock)BLITZ_LOCK_INIT;
+    /* The courier did not come along: the next handler installed (or the first kick's
+     * fallback) does without it until then. */
+    if (g_courier_fd >= 0)
+        syscall(SYS_close, g_courier_fd);
+    g_courier_fd = -1;
+    atomic_store(&g_courier_state, 0);
+    for (int sig = 1; sig <= NSIGS; sig++)
+        if (atomic_load(&g_disp[sig].ours)) {
+            courier_start();
+            break;
+        }
+    /* It is the child's main thread now; a child starts with nothing pending. */
+    atomic_store(&g_root, t);
+    atomic_store(&g_proc_pend, 0);
+    shim_thread *st = shim_of(t);
+    atomic_store(&st->sigpend, 0);
+    atomic_store(&st->sig_intr, 0);
+    atomic_fetch_and(&st->intr, ~SHIM_INTR_SIGNAL);
+    uint64_t m = shim_of(t)->sigmask;
+    for (int i = 0; i < TASK_SHARDS; i++)
+        atomic_store(&g_tasks[i].n, i == 0);
+    for (int sig = 1; sig <= NSIGS; sig++)
+        g_blocking[sig] = (m & bit(sig)) ? 1 : 0;
+    atomic_store(&g_anyblock, m);
+    atomic_store(&g_wmask, m);
+    apply_wmask();
+    blitz_sched_sync_workers();
+}
+
+/* ---------------------------------------------------------------- dispositions */
+
+BLITZ_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (!atomic_load(&g_active) || !routable(sig))
+        return REAL(sigaction)(sig, act, old);
+    /* No handler may run on this thread while it holds the lock (sigaction is
+     * async-signal-safe: a handler may call it). */
+    sigset_t all, prev;
+    sigfillset(&all);
+    REAL(pthread_sigmask)(SIG_SETMASK, &all, &prev);
+    blitz_lock_acquire(&g_lock);
+    disp *d = &g_disp[sig];
+    uintptr_t was_h = atomic_load(&d->handler);
+    int was_flags = atomic_load(&d->flags), was_ours = atomic_load(&d->ours);
+    sigset_t was_mask = d->mask;
+    struct sigaction kold;
+    int rc;
+    if (act) {
+        struct sigaction k = *act;
+        uintptr_t h = (uintptr_t)act->sa_handler; /* sa_sigaction shares its storage */
+        int mine = h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN;
+        if (mine) {
+            k.sa_sigaction = tramp;
+            k.sa_flags |= SA_SIGINFO;
+        }
+        /* The program's disposition first: tramp may run as soon as the kernel has it. */
+        atomic_store(&d->flags, act->sa_flags);
+        d->mask = act->sa_mask;
+        atomic_store_explicit(&d->handler, h, memory_order_release);
+        if (mine)
+            courier_start();
+        rc = REAL(sigaction)(sig, &k, &kold);
+        if (rc == 0) {
+            atomic_store(&d->ours, mine);
+        } else {
+            atomic_store(&d->flags, was_flags);
+            d->mask = was_mask;
+            atomic_store(&d->handler, was_h);
+        }
+    } else {
+        rc = REAL(sigaction)(sig, NULL, &kold);
+    }
+    if (rc == 0 && old) {
+        *old = kold;
+        if (was_ours && (kold.sa_flags & SA_SIGINFO) && kold.sa_sigaction == tramp) {
+            old->sa_handler = (void (*)(int))was_h;
+            old->sa_flags = was_flags;
+            old->sa_mask = was_mask;
+        }
+    }
+    blitz_lock_release(&g_lock);
+    REAL(pthread_sigmask)(SIG_SETMASK, &prev, NULL);
+    return rc;
+}
+
+/* signal() with glibc's BSD semantics (restart unless siginterrupt said otherwise). */
+static sighandler_t bsd_install(int sig, sighandler_t h)
+{
+    if (h == SIG_ERR || sig < 1 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction a, o;
+    memset(&a, 0, sizeof a);
+    a.sa_handler = h;
+    sigemptyset(&a.sa_mask);
+    sigaddset(&a.sa_mask, sig);
+    a.sa_flags = sig <= NSIGS && (atomic_load(&g_sigintr) & bit(sig)) ? 0 : SA_RESTART;
+    if (sigaction(sig, &a, &o) < 0)
+        return SIG_ERR;
+    return o.sa_handler;
+}
+
+BLITZ_EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+    if (!atomic_load(&g_active))
+        return REAL(signal)(sig, h);
+    return bsd_install(sig, h);
+}
+
+BLITZ_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return signal(sig, h); }
+
+BLITZ_EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
+{
+    if (!atomic_load(&g_active))
+        return REAL(sysv_signal)(sig, h);
+    if (h == SIG_ERR || sig < 1 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction a, o;
+    memset(&a, 0, sizeof a);
+    a.sa_handler = h;
+    sigemptyset(&a.sa_mask);
+    a.sa_flags = SA_RESETHAND | SA_NODEFER;
+    if (sigaction(sig, &a, &o) < 0)
+        return SIG_ERR;
+    return o.sa_handler;
+}
+
+BLITZ_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t h) { return sysv_signal(sig, h); }
+
+BLITZ_EXPORT int siginterrupt(int sig, int flag)
+{
+    if (!atomic_load(&g_active))
+        return REAL(siginterrupt)(sig, flag);
+    struct sigaction a;
+    if (sig < 1 || sig > NSIGS || sigaction(sig, NULL, &a) < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (flag) {
+        atomic_fetch_or(&g_sigintr, bit(sig));
+        a.sa_flags &= ~SA_RESTART;
+    } else {
+        atomic_fetch_and(&g_sigintr, ~bit(sig));
+        a.sa_flags |= SA_RESTART;
+    }
+    return sigaction(sig, &a, NULL);
+}
+
+void shim_signals_start(blitz_task *root)
+{
+    if (!atomic_load(&g_active)) {
+        blitz_sched_set_worker_sync(apply_wmask);
+        atomic_store(&g_active, 1);
+        /* Handlers installed before main (constructors) are taken over. */
+        for (int sig = 1; sig <= NSIGS; sig++) {
+            struct sigaction cur;
+            if (!routable(sig) || REAL(sigaction)(sig, NULL, &cur) != 0)
+                continue;
+            if (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN)
+                sigaction(sig, &cur, NULL);
+        }
+    }
+    if (root)
+        atomic_store_explicit(&g_root, root, memory_order_release);
+}
