@@ -772,7 +772,9 @@ int blitz_rt_start(const blitz_rt_config *cfg, const blitz_rt_os *os, int adopt_
     if (nrc)
         return nrc;
     g_procs = aligned_alloc(64, sizeof(blitz_proc) * (size_t)n);
-    g_machines = calloc((size_t)n, sizeof(blitz_machine));
+    g_machines = aligned_alloc(64, sizeof(blitz_machine) * (size_t)n);
+    if (g_machines)
+        memset(g_machines, 0, sizeof(blitz_machine) * (size_t)n);
     if (!g_procs || !g_machines)
         return ENOMEM;
     for (int i = 0; i < n; i++) {
@@ -856,7 +858,9 @@ void blitz_rt_fork_child(void)
     atomic_store(&g_netpoll_owner, -1);
     blitz_injectq_init(&g_inject);
     blitz_proc *procs = aligned_alloc(64, sizeof(blitz_proc) * (size_t)n);
-    blitz_machine *ms = calloc((size_t)n, sizeof(blitz_machine));
+    blitz_machine *ms = aligned_alloc(64, sizeof(blitz_machine) * (size_t)n);
+    if (ms)
+        memset(ms, 0, sizeof(blitz_machine) * (size_t)n);
     if (!procs || !ms) {
         fprintf(stderr, "blitzshim: out of memory rebuilding the runtime after fork\n");
         abort();

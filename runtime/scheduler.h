@@ -51,7 +51,8 @@ typedef struct __attribute__((aligned(64))) blitz_proc {
 
 enum { BLITZ_INTENT_NONE, BLITZ_INTENT_YIELD, BLITZ_INTENT_PARK, BLITZ_INTENT_EXIT };
 
-typedef struct blitz_machine {
+/* Cache-line aligned: each worker writes its own machine on every switch. */
+typedef struct __attribute__((aligned(64))) blitz_machine {
     blitz_ctx sched_ctx;
     blitz_proc *p;
     struct blitz_task *_Atomic cur; /* the task on this machine (read by spinning workers) */
