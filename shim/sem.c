@@ -76,12 +76,13 @@ static int wait(sem_t *s, clockid_t clk, const struct timespec *abstime)
         atomic_fetch_add(&b->data, WAITER);
         int st = blitz_park(b, empty, NULL, b, deadline, t ? shim_cancel_flag(t) : NULL, NULL);
         atomic_fetch_sub(&b->data, WAITER);
+        /* A signal's handler runs before the wait returns, whatever it returns. */
+        int sig = st == BLITZ_W_INTERRUPTED ? shim_interrupted(t) : SHIM_SIG_NONE;
         if (try_take(b))
             return 0;
         if (st == BLITZ_W_INTERRUPTED) {
             /* As the kernel's futex wait: a handler with SA_RESTART restarts an untimed
              * wait; any other handler ends it with EINTR. */
-            int sig = shim_interrupted(t);
             if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && abstime)) {
                 errno = EINTR;
                 return -1;

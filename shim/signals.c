@@ -146,6 +146,7 @@ static int leave_to_root(int sig)
 /* The courier: one plain OS thread, started with the first handler the program installs,
  * that does for tramp what a signal handler may not (take locks, wake a task) as soon as
  * tramp kicks it through an eventfd. It blocks every signal, so the kernel never picks it. */
+static void apply_wmask(void);
 static int g_courier_fd = -1;
 static _Atomic int g_courier_state; /* 0 none, 1 starting, 2 running */
 static void async_deliver(void);
@@ -157,7 +158,13 @@ static void *courier_main(void *arg)
         uint64_t v;
         if (syscall(SYS_read, g_courier_fd, &v, sizeof v) < 0 && errno != EINTR)
             return NULL;
+        /* While handlers run here, the workers' mask: a handler that resets its signal
+         * and raises it again (to die of it) must get the default action. */
+        sigset_t all;
+        sigfillset(&all);
+        apply_wmask();
         async_deliver();
+        REAL(pthread_sigmask)(SIG_SETMASK, &all, NULL);
     }
 }
 
@@ -285,6 +292,7 @@ static void async_deliver(void)
     run_proc(mine);
     if (r && !shim_of(r)->exiting && (mine & ~rmask)) {
         atomic_fetch_add(&shim_of(r)->handled, 1);
+        flag_signal(shim_of(r)); /* a pause() about to park must not miss it */
         blitz_task_interrupt(r);
     }
 }
@@ -331,6 +339,14 @@ int shim_signals_run(blitz_task *t)
 int shim_signal_task(blitz_task *t, int sig, const union sigval *val)
 {
     shim_thread *st = shim_of(t);
+    /* A thread that has not run yet has no worker to signal: let it start (natively the
+     * signal is delivered as soon as it runs). */
+    for (int i = 0; !__atomic_load_n(&t->m, __ATOMIC_ACQUIRE) && i < 10000 && !in_tramp(); i++) {
+        if (shim_task())
+            blitz_yield();
+        else
+            REAL(sched_yield)();
+    }
     if (atomic_load(&g_active) && routable(sig) && t != shim_task() && !in_tramp()) {
         if (blocks(t, sig)) {
             /* Pending on the task until it unblocks it or takes it with sigwait. */
@@ -521,6 +537,9 @@ void shim_signals_init_child(blitz_task *child, blitz_task *parent)
 
 void shim_signals_exit(blitz_task *t)
 {
+    blitz_task *self = t;
+    /* Main's task leaving (pthread_exit in main): nobody to prefer any more. */
+    atomic_compare_exchange_strong(&g_root, &self, NULL);
     count_task(shim_of(t)->sigmask, -1);
 }
 
@@ -807,6 +826,7 @@ void shim_signals_fork_child(void)
     uint64_t m = shim_of(t)->sigmask;
     for (int i = 0; i < TASK_SHARDS; i++)
         atomic_store(&g_tasks[i].n, i == 0);
+    atomic_store(&g_fast_active, 0); /* a thread that was mid-update did not come along */
     for (int sig = 1; sig <= NSIGS; sig++)
         g_blocking[sig] = (m & bit(sig)) ? 1 : 0;
     atomic_store(&g_anyblock, m);
