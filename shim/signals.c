@@ -891,8 +891,9 @@ BLITZ_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigactio
     return rc;
 }
 
-/* signal() with glibc's BSD semantics (restart unless siginterrupt said otherwise). */
-static sighandler_t bsd_install(int sig, sighandler_t h)
+/* The one-call installers: h with flags, and the signal itself masked while it runs if
+ * mask_self. Returns the previous handler, or SIG_ERR with errno. */
+static sighandler_t install(int sig, sighandler_t h, int flags, int mask_self)
 {
     if (h == SIG_ERR || sig < 1 || sig >= NSIG) {
         errno = EINVAL;
@@ -902,18 +903,21 @@ static sighandler_t bsd_install(int sig, sighandler_t h)
     memset(&a, 0, sizeof a);
     a.sa_handler = h;
     sigemptyset(&a.sa_mask);
-    sigaddset(&a.sa_mask, sig);
-    a.sa_flags = sig <= NSIGS && (atomic_load(&g_sigintr) & bit(sig)) ? 0 : SA_RESTART;
+    if (mask_self)
+        sigaddset(&a.sa_mask, sig);
+    a.sa_flags = flags;
     if (sigaction(sig, &a, &o) < 0)
         return SIG_ERR;
     return o.sa_handler;
 }
 
+/* signal() has glibc's BSD semantics: restart unless siginterrupt said otherwise. */
 BLITZ_EXPORT sighandler_t signal(int sig, sighandler_t h)
 {
     if (!atomic_load(&g_active))
         return REAL(signal)(sig, h);
-    return bsd_install(sig, h);
+    int intr = sig >= 1 && sig <= NSIGS && (atomic_load(&g_sigintr) & bit(sig));
+    return install(sig, h, intr ? 0 : SA_RESTART, 1);
 }
 
 BLITZ_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return signal(sig, h); }
@@ -922,18 +926,7 @@ BLITZ_EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
 {
     if (!atomic_load(&g_active))
         return REAL(sysv_signal)(sig, h);
-    if (h == SIG_ERR || sig < 1 || sig >= NSIG) {
-        errno = EINVAL;
-        return SIG_ERR;
-    }
-    struct sigaction a, o;
-    memset(&a, 0, sizeof a);
-    a.sa_handler = h;
-    sigemptyset(&a.sa_mask);
-    a.sa_flags = SA_RESETHAND | SA_NODEFER;
-    if (sigaction(sig, &a, &o) < 0)
-        return SIG_ERR;
-    return o.sa_handler;
+    return install(sig, h, SA_RESETHAND | SA_NODEFER, 0);
 }
 
 BLITZ_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t h) { return sysv_signal(sig, h); }
