@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <unwind.h>
 #include "errno_fresh.h"
+#include "self.h"
 #include "task.h"
 
 #define SHIM_KEYS_MAX PTHREAD_KEYS_MAX
@@ -45,7 +46,7 @@ _Static_assert(sizeof(shim_thread) <= BLITZ_TASK_SHIM_AREA, "shim_thread too lar
 static inline shim_thread *shim_of(blitz_task *t) { return (shim_thread *)t->shim; }
 
 /* The calling green task, or NULL when the caller must get plain libc behaviour. */
-static inline blitz_task *shim_task(void) { return blitz_self(); }
+static inline blitz_task *shim_task(void) { return blitz_self_inline(); }
 
 /* Interruptible waits (sleeps, I/O, semaphores, joins, condition waits) watch one word per
  * task: a cancellation to act on, or a signal to handle. */
