@@ -67,20 +67,27 @@ static _Atomic uint64_t g_anyblock;
 static _Atomic int g_fast_active;      /* lock-free count updates in progress */
 static _Atomic unsigned g_fast_gen;    /* ... and done (recompute_locked retries on either) */
 static _Atomic uint64_t g_wmask;
-#define ROUTABLE_BITS (~(bit(SIGSEGV) | bit(SIGBUS) | bit(SIGILL) | bit(SIGFPE) | bit(SIGTRAP) | \
-                         bit(SIGSYS) | bit(SIGKILL) | bit(SIGSTOP) | bit(32) | bit(33)))
-
 static uint64_t bit(int sig) { return 1ull << (sig - 1); }
 
-/* Signals whose handlers the shim routes. Faults run where they happen; 32 and 33 are glibc's. */
-static int routable(int sig)
+/* Masks: every signal a thread can block (not SIGKILL/SIGSTOP; 32 and 33 are glibc's). */
+#define MASK_BITS (~(bit(SIGKILL) | bit(SIGSTOP) | bit(32) | bit(33)))
+/* Handlers: those, less the faults, which run where they happen. */
+#define FAULT_BITS (bit(SIGSEGV) | bit(SIGBUS) | bit(SIGILL) | bit(SIGFPE) | bit(SIGTRAP) | bit(SIGSYS))
+#define ROUTABLE_BITS (MASK_BITS & ~FAULT_BITS)
+
+/* Signals whose handlers the shim routes. */
+static int routable(int sig) { return sig >= 1 && sig <= NSIGS && (ROUTABLE_BITS & bit(sig)); }
+
+/* glibc's sigset_t keeps signal s in bit s-1 of its first word. */
+_Static_assert(sizeof(((sigset_t *)0)->__val[0]) == sizeof(uint64_t), "64-bit sigset words");
+static uint64_t *word0(sigset_t *s) { return (uint64_t *)&s->__val[0]; }
+
+static void call_handler(uintptr_t h, int flags, int sig, siginfo_t *si, void *uc)
 {
-    switch (sig) {
-    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP: case SIGSYS:
-    case SIGKILL: case SIGSTOP:
-        return 0;
-    }
-    return sig >= 1 && sig <= NSIGS && sig != 32 && sig != 33;
+    if (flags & SA_SIGINFO)
+        ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
+    else
+        ((void (*)(int))h)(sig);
 }
 
 /* Runs the program's handler for sig. `deferred`: not from the kernel's delivery (the
@@ -104,10 +111,7 @@ static void run_handler(int sig, siginfo_t *si, void *uc, int deferred)
         atomic_store(&g_disp[sig].ours, 0);
         REAL(sigaction)(sig, &dfl, NULL);
     }
-    if (flags & SA_SIGINFO)
-        ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
-    else
-        ((void (*)(int))h)(sig);
+    call_handler(h, flags, sig, si, uc);
 }
 
 /* Set while tramp runs on this thread (in a task's TLS block or a worker's): calls made from
@@ -225,10 +229,7 @@ static void tramp(int sig, siginfo_t *si, void *uc)
         if (h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
             if (cur)
                 atomic_fetch_add(&shim_of(cur)->handled, 1);
-            if (flags & SA_SIGINFO)
-                ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
-            else
-                ((void (*)(int))h)(sig);
+            call_handler(h, flags, sig, si, uc);
         }
     } else if (process_directed(sig, si)) {
         if (cur_blocks || leave_to_root(sig)) {
@@ -374,21 +375,12 @@ int shim_signal_task(blitz_task *t, int sig, const union sigval *val)
 
 /* ---------------------------------------------------------------- masks */
 
-static uint64_t mask_bits(const sigset_t *s)
-{
-    uint64_t b = 0;
-    for (int sig = 1; sig <= NSIGS; sig++)
-        if (sigismember(s, sig) == 1)
-            b |= bit(sig);
-    return b & ROUTABLE_BITS;
-}
+static uint64_t mask_bits(const sigset_t *s) { return *word0((sigset_t *)s) & MASK_BITS; }
 
 static void bits_mask(uint64_t b, sigset_t *s)
 {
     sigemptyset(s);
-    for (int sig = 1; sig <= NSIGS; sig++)
-        if (b & bit(sig))
-            sigaddset(s, sig);
+    *word0(s) = b;
 }
 
 /* On each worker (blitz_sched_sync_workers) and on a task's own worker when it changed the
@@ -398,7 +390,7 @@ static void apply_wmask(void)
     uint64_t w = atomic_load(&g_wmask);
     sigset_t on, off;
     bits_mask(w, &on);
-    bits_mask(ROUTABLE_BITS & ~w, &off);
+    bits_mask(MASK_BITS & ~w, &off);
     REAL(pthread_sigmask)(SIG_BLOCK, &on, NULL);
     REAL(pthread_sigmask)(SIG_UNBLOCK, &off, NULL);
 }
@@ -580,42 +572,14 @@ static int set_task_mask(blitz_task *t, int how, const sigset_t *setp, sigset_t 
         set = *setp; /* before *old is written: they may be the same object */
     uint64_t was = st->sigmask;
     if (old) {
-        /* What the kernel reports for the signals the shim leaves alone, the task's own
-         * for the others. */
+        /* The task's own, with the kernel's word for what no thread can block. */
         REAL(pthread_sigmask)(SIG_BLOCK, NULL, old);
-        for (int sig = 1; sig <= NSIGS; sig++)
-            if (ROUTABLE_BITS & bit(sig)) {
-                if (was & bit(sig))
-                    sigaddset(old, sig);
-                else
-                    sigdelset(old, sig);
-            }
+        *word0(old) = (*word0(old) & ~MASK_BITS) | was;
     }
     if (!setp)
         return 0;
     uint64_t b = mask_bits(&set);
     uint64_t now = how == SIG_BLOCK ? was | b : how == SIG_UNBLOCK ? was & ~b : b;
-    /* The fault signals stay the kernel's business: the worker's own mask, as before. */
-    sigset_t on, off;
-    int any_on = 0, any_off = 0;
-    sigemptyset(&on);
-    sigemptyset(&off);
-    for (int sig = 1; sig <= NSIGS; sig++) {
-        if (routable(sig) || sig == SIGKILL || sig == SIGSTOP || sig == 32 || sig == 33)
-            continue;
-        int in = sigismember(&set, sig) == 1;
-        if (in && how != SIG_UNBLOCK) {
-            sigaddset(&on, sig);
-            any_on = 1;
-        } else if ((in && how == SIG_UNBLOCK) || (!in && how == SIG_SETMASK)) {
-            sigaddset(&off, sig);
-            any_off = 1;
-        }
-    }
-    if (any_on)
-        REAL(pthread_sigmask)(SIG_BLOCK, &on, NULL);
-    if (any_off)
-        REAL(pthread_sigmask)(SIG_UNBLOCK, &off, NULL);
     task_mask_to(t, now);
     return 0;
 }
@@ -646,10 +610,7 @@ BLITZ_EXPORT int sigpending(sigset_t *set)
     blitz_task *t = shim_task();
     int rc = REAL(sigpending)(set);
     if (rc == 0 && t && atomic_load(&g_active)) {
-        uint64_t own = atomic_load(&shim_of(t)->sigpend);
-        for (int sig = 1; sig <= NSIGS; sig++)
-            if (own & bit(sig))
-                sigaddset(set, sig);
+        *word0(set) |= atomic_load(&shim_of(t)->sigpend);
     }
     return rc;
 }
