@@ -39,6 +39,7 @@
 #define KIND_ROBUST 16
 #define KIND_PI 32
 #define KIND_PSHARED 128
+#define KIND_ELISION 0x300 /* glibc's elision request bits: no meaning here */
 enum { HANDOFF = 1 };
 
 static _Atomic int *word(pthread_mutex_t *m) { return (_Atomic int *)&m->__data.__lock; }
@@ -229,7 +230,27 @@ int shim_mutex_relock(pthread_mutex_t *m, unsigned depth)
     return 0;
 }
 
-BLITZ_EXPORT int pthread_mutex_lock(pthread_mutex_t *m) { return lock(m, CLOCK_REALTIME, NULL, 0); }
+/* The kinds whose lock and unlock check nothing (normal, default and adaptive, with or
+ * without glibc's elision flags): the common case, taken without the general path's checks
+ * when the lock word is free (0) or held by the caller with nobody waiting (LOCKED). */
+static int plain(pthread_mutex_t *m)
+{
+    unsigned k = (unsigned)kind(m) & ~(unsigned)KIND_ELISION;
+    return (k == PTHREAD_MUTEX_NORMAL || k == PTHREAD_MUTEX_ADAPTIVE_NP) && !shim_sync_native;
+}
+
+BLITZ_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    int free = 0;
+    if (__builtin_expect(plain(m), 1) &&
+        atomic_compare_exchange_strong_explicit(word(m), &free, LOCKED, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        m->__data.__owner = shim_owner_id();
+        m->__data.__count = 1;
+        return 0;
+    }
+    return lock(m, CLOCK_REALTIME, NULL, 0);
+}
 
 BLITZ_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
@@ -251,6 +272,15 @@ BLITZ_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
 
 BLITZ_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
+    int held = LOCKED;
+    if (__builtin_expect(plain(m), 1)) {
+        m->__data.__owner = 0;
+        m->__data.__count = 0;
+        if (!atomic_compare_exchange_strong_explicit(word(m), &held, 0, memory_order_release,
+                                                     memory_order_relaxed))
+            release(m); /* waiters, or a ceiling's bits: the general path */
+        return 0;
+    }
     if (shim_mutex_is_libc(m))
         return REAL(pthread_mutex_unlock)(m);
     return shim_mutex_unlock_depth(m, 0, NULL);

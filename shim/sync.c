@@ -17,11 +17,11 @@ __attribute__((constructor(101))) static void read_disable(void)
 
 static __thread int t_tid;
 
-int shim_owner_id(void)
+int shim_owner_id_slow(void)
 {
     blitz_task *t = shim_task();
     if (t)
-        return (int)(0x20000000u | (t->stack->serial & 0x0fffffffu));
+        return shim_of(t)->owner_id = (int)(0x20000000u | (t->stack->serial & 0x0fffffffu));
     if (!t_tid)
         t_tid = (int)blitz_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
     return t_tid;

@@ -13,8 +13,15 @@
 extern int shim_sync_native;
 
 /* An owner id for the calling thread, distinct among live threads and never 0: a task's
- * comes from its stack, an OS thread's is its tid. */
-int shim_owner_id(void);
+ * comes from its stack (cached in its shim state: lock paths ask on every call), an OS
+ * thread's is its tid. */
+int shim_owner_id_slow(void);
+static inline int shim_owner_id(void)
+{
+    blitz_task *t = shim_task();
+    int id = t ? shim_of(t)->owner_id : 0;
+    return id ? id : shim_owner_id_slow();
+}
 
 /* An absolute timeout on clock clk as a CLOCK_MONOTONIC deadline (ns; 1 if already past).
  * Returns EINVAL for a bad timespec or clock, else 0. */

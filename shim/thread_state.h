@@ -30,6 +30,7 @@ typedef struct shim_thread {
     uint64_t sigmask;                 /* the thread's blocked signals as it set them (bit s-1) */
     _Atomic unsigned handled;         /* signal handlers run for it (pause, sigsuspend) */
     uint64_t call_saved;              /* its mask before a ppoll/pselect/epoll_pwait mask */
+    int owner_id;                     /* its mutex owner id (sync.h), 0 until first asked */
     int cancel_disabled;              /* PTHREAD_CANCEL_DISABLE */
     int cancel_async;                 /* PTHREAD_CANCEL_ASYNCHRONOUS */
     int exiting;                      /* unwinding has started */
