@@ -27,10 +27,13 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "clock.h"
 #include "lock.h"
+#include "netpoll.h"
+#include "rawsys.h"
 #include "real.h"
 #include "scheduler.h"
 #include "task.h"
@@ -634,11 +637,66 @@ void shim_call_mask_end(blitz_task *t)
 
 /* ---------------------------------------------------------------- waiting for signals */
 
+/* A signal pending for the process that every task blocks stays with the kernel, and
+ * nothing tells a task when one arrives: a waiting task watches a signalfd for its set
+ * (readable while one of them is pending for the process or the polling worker; the kernel
+ * wakes its watchers on every signal sent), through the reactor like any descriptor, and
+ * takes the signal with sigtimedwait. The signalfd is only a bell: it is never read. */
+typedef struct sig_bell {
+    int fd; /* -1: none yet; -2: signalfd or the reactor refused, poll instead */
+    blitz_fd *e;
+    uint32_t gen;
+} sig_bell;
+
+static void bell_open(sig_bell *b, const sigset_t *set)
+{
+    if (b->fd != -1)
+        return;
+    long fd = blitz_syscall(SYS_signalfd4, -1, (long)set, 8, SFD_NONBLOCK | SFD_CLOEXEC, 0, 0);
+    b->fd = -2;
+    if (fd < 0)
+        return;
+    blitz_fd_forget((int)fd); /* the number may have named another file before */
+    if ((b->e = blitz_fd_get((int)fd))) {
+        b->fd = (int)fd;
+        b->gen = blitz_fd_gen(b->e);
+    } else {
+        blitz_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+    }
+}
+
+static void bell_close(sig_bell *b)
+{
+    /* If the program closed the number meanwhile (a close-everything loop), it is no longer
+     * ours to close. */
+    if (b->fd >= 0 && blitz_fd_gen(b->e) == b->gen) {
+        blitz_fd_closing(b->fd);
+        blitz_syscall(SYS_close, b->fd, 0, 0, 0, 0, 0);
+    }
+    b->fd = -1;
+}
+
+/* Waits for the bell (or until `until`, 0 = no limit); BLITZ_W_INTERRUPTED or not. */
+static int bell_wait(sig_bell *b, blitz_task *t, uint64_t until)
+{
+    if (b->fd >= 0) {
+        int rc = blitz_fd_wait(b->fd, b->e, b->gen, BLITZ_IO_IN, until, shim_cancel_flag(t));
+        if (rc == BLITZ_IO_INTERRUPTED)
+            return BLITZ_W_INTERRUPTED;
+        if (rc == BLITZ_IO_READY || rc == BLITZ_IO_TIMEDOUT)
+            return BLITZ_W_WOKEN;
+        bell_close(b); /* closed by the program, or refused: poll from now on */
+        b->fd = -2;
+        return BLITZ_W_WOKEN;
+    }
+    return blitz_sleep_until(until, shim_cancel_flag(t));
+}
+
 /* sigwait and friends in a task: the signal may be queued on the task (pthread_kill) or
- * pending in the process (every task blocks it, so the kernel keeps it). The latter is
- * polled: nothing tells a task that a blocked signal arrived. Returns the signal, or -1
- * with errno EAGAIN (deadline passed) or EINTR (a handler ran for another signal). */
-static int task_sigwait(blitz_task *t, const sigset_t *set, siginfo_t *info, uint64_t deadline)
+ * pending in the process (every task blocks it, so the kernel keeps it). Returns the signal,
+ * or -1 with errno EAGAIN (deadline passed) or EINTR (a handler ran for another signal). */
+static int take_signal(blitz_task *t, const sigset_t *set, siginfo_t *info, uint64_t deadline,
+                       sig_bell *bell)
 {
     static const struct timespec zero = { 0, 0 };
     shim_thread *st = shim_of(t);
@@ -667,17 +725,31 @@ static int task_sigwait(blitz_task *t, const sigset_t *set, siginfo_t *info, uin
             errno = EAGAIN;
             return -1;
         }
-        uint64_t until = now + step;
-        if (deadline && until > deadline)
+        bell_open(bell, set);
+        /* Without a bell, poll: every 0.5 ms at first, then up to every 4 ms. */
+        uint64_t until = bell->fd == -2 ? now + step : 0;
+        if (deadline && (!until || until > deadline))
             until = deadline;
-        if (blitz_sleep_until(until, shim_cancel_flag(t)) == BLITZ_W_INTERRUPTED &&
-            shim_interrupted(t) != SHIM_SIG_NONE) {
-            errno = EINTR;
-            return -1;
+        if (bell_wait(bell, t, until) == BLITZ_W_INTERRUPTED) {
+            bell_close(bell); /* a cancellation unwinds from shim_interrupted */
+            if (shim_interrupted(t) != SHIM_SIG_NONE) {
+                errno = EINTR;
+                return -1;
+            }
         }
         if (step < 4000000)
             step *= 2;
     }
+}
+
+static int task_sigwait(blitz_task *t, const sigset_t *set, siginfo_t *info, uint64_t deadline)
+{
+    sig_bell bell = { -1, NULL, 0 };
+    int saved, r = take_signal(t, set, info, deadline, &bell);
+    saved = errno;
+    bell_close(&bell);
+    errno = saved;
+    return r;
 }
 
 BLITZ_EXPORT int sigwait(const sigset_t *set, int *sig)

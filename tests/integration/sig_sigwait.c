@@ -13,12 +13,18 @@
 //  3. with SIGUSR2 blocked everywhere and nobody waiting for it (another thread alive),
 //     kill(getpid(), SIGUSR2) leaves it pending: sigpending() in main shows it at once; then
 //     sigwait({SIGUSR2}) in main returns it at once and it is no longer pending.
+//  4. ping-pong: 300 times, main sends kill(getpid(), SIGUSR1) and waits (poll, 5 s at most)
+//     for a byte on a pipe; a thread takes each signal with sigwaitinfo (si_signo SIGUSR1,
+//     si_pid our pid) and writes the byte. Every signal is answered: none is lost while the
+//     thread waits. Then sigtimedwait: with nothing sent it returns EAGAIN no earlier than
+//     its 50 ms timeout; with SIGUSR1 sent 30 ms into a 10 s timeout it returns SIGUSR1.
 // A signal that never arrives ends the program with a FAIL line after 5 s (sigwait has no
 // timeout; the harness would otherwise only see a hang).
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -138,6 +144,43 @@ static void *idle_thread(void *arg)
     return NULL;
 }
 
+/* ---- ping-pong ---- */
+
+#define ROUNDS 300
+static int pp_pipe[2];
+
+static void *pingpong_thread(void *arg)
+{
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    int bad = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int sig = sigwaitinfo(&set, &si);
+        if (sig != SIGUSR1 || si.si_signo != SIGUSR1 || si.si_pid != getpid())
+            bad++;
+        char c = 'x';
+        if (write(pp_pipe[1], &c, 1) != 1)
+            bad++;
+    }
+    return (void *)(long)bad;
+}
+
+static void *timedwait_thread(void *arg)
+{
+    int *result = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    struct timespec ts = { 10, 0 };
+    __atomic_store_n(&result[1], 1, __ATOMIC_RELEASE);
+    result[0] = sigtimedwait(&set, NULL, &ts);
+    return NULL;
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -211,6 +254,53 @@ int main(void)
         }
         gate_open(&idle_release);
         EXPECT_ERR(pthread_join(idle, NULL), 0);
+    }
+
+    /* 4. ping-pong through sigwaitinfo, then sigtimedwait */
+    {
+        EXPECT(pipe(pp_pipe), 0);
+        pthread_t th;
+        EXPECT_ERR(pthread_create(&th, NULL, pingpong_thread, NULL), 0);
+        int answered = 0;
+        for (int i = 0; i < ROUNDS; i++) {
+            EXPECT(kill(getpid(), SIGUSR1), 0);
+            struct pollfd p = { pp_pipe[0], POLLIN, 0 };
+            char c;
+            if (poll(&p, 1, FALLBACK_MS) != 1 || read(pp_pipe[0], &c, 1) != 1) {
+                printf("FAIL: round %d: kill(SIGUSR1) not answered within %d ms\n", i, FALLBACK_MS);
+                fflush(stdout);
+                exit(1);
+            }
+            answered++;
+        }
+        void *bad = NULL;
+        EXPECT_ERR(pthread_join(th, &bad), 0);
+        printf("ping-pong: %d of %d signals answered, %ld bad\n", answered, ROUNDS, (long)bad);
+        EXPECT((long)bad, 0);
+        close(pp_pipe[0]);
+        close(pp_pipe[1]);
+
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        struct timespec ts = { 0, 50 * MS };
+        long long t0 = now_ns();
+        int r = sigtimedwait(&set, NULL, &ts);
+        int e = errno;
+        long long took = now_ns() - t0;
+        EXPECT(r, -1);
+        EXPECT(e, EAGAIN);
+        CHECK(took >= 50 * MS, "sigtimedwait timed out early, after %lld ns", took);
+        printf("sigtimedwait with nothing sent: %s\n", r == -1 && e == EAGAIN ? "EAGAIN" : "?");
+
+        int result[2] = { 0, 0 };
+        EXPECT_ERR(pthread_create(&th, NULL, timedwait_thread, result), 0);
+        gate_wait(&result[1]);
+        nap_ms(30);
+        EXPECT(kill(getpid(), SIGUSR1), 0);
+        EXPECT_ERR(pthread_join(th, NULL), 0);
+        printf("sigtimedwait with SIGUSR1 sent meanwhile: %s\n", sig_name(result[0]));
+        EXPECT(result[0], SIGUSR1);
     }
 
     printf("%s\n", failures ? "FAILED" : "sigwait: ok");
