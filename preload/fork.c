@@ -1,6 +1,7 @@
 #include <pthread.h>
 #include "fork.h"
 #include "scheduler.h"
+#include "sync.h"
 #include "thread_state.h"
 
 static void prepare(void) { blitz_rt_fork_prepare(); }
@@ -10,6 +11,8 @@ static void child(void)
     blitz_rt_fork_child();
     shim_once_fork_child();
     shim_signals_fork_child();
+    shim_shared_fork_child();
+    shim_owner_fork_child();
 }
 
 void blitz_fork_install(void)

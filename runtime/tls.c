@@ -328,7 +328,11 @@ void blitz_tls_fork_child(void *task_tp, void *sched_tp)
     list_add_after(sl, L.rtld_global + L.stack_used_list);
     int tid = (int)blitz_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
     AT(sched_tp, L.tid, int) = tid;
-    AT(task_tp, L.tid, int) = fake_tid(0x0fffffffu); /* the forking task alone: any id */
+    /* The forking task's owner id for mutexes glibc manages (process-shared, robust): this
+     * process's own tid, which no other process's thread has. A fixed id would be the same
+     * in every child forked from one thread, and siblings sharing a recursive mutex would
+     * each take it as its owner. The scheduler context owns no such mutex. */
+    AT(task_tp, L.tid, int) = tid;
     /* The kernel's per-thread pointers: the robust list walked when this thread dies, and the
      * tid cleared at exit, now in the machine's block rather than a pooled task's. */
     blitz_syscall(SYS_set_robust_list, (long)((char *)sched_tp + L.robust), (long)((size_t)24), 0, 0, 0, 0);

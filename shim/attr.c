@@ -4,6 +4,7 @@
  * stackaddr and stacksize fields (offsets 24 and 32 in glibc 2.x on x86-64), after checking
  * the layout once at start-up; if the check fails we fall back to the accessors and treat
  * every size as explicit. */
+#include <signal.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -77,11 +78,28 @@ int shim_attr_to_spawn(const pthread_attr_t *attr, blitz_spawn_attr *out)
     return 0;
 }
 
+static _Atomic int g_default_has_mask;
+
 BLITZ_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 {
     int rc = REAL(pthread_setattr_default_np)(attr);
     size_t size;
+    sigset_t set;
     if (rc == 0 && pthread_attr_getstacksize(attr, &size) == 0 && size)
         shim_set_default_stack_size(size);
+    if (rc == 0)
+        atomic_store(&g_default_has_mask, pthread_attr_getsigmask_np(attr, &set) == 0);
     return rc;
+}
+
+int shim_default_sigmask(sigset_t *set)
+{
+    if (!atomic_load_explicit(&g_default_has_mask, memory_order_relaxed))
+        return 0;
+    pthread_attr_t def;
+    if (pthread_getattr_default_np(&def) != 0)
+        return 0;
+    int got = pthread_attr_getsigmask_np(&def, set) == 0;
+    pthread_attr_destroy(&def);
+    return got;
 }

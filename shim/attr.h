@@ -1,6 +1,7 @@
 /* Reading pthread attributes the way pthread_create needs them. */
 #ifndef BLITZ_ATTR_H
 #define BLITZ_ATTR_H
+#include <signal.h>
 #include <pthread.h>
 #include "task.h"
 
@@ -11,4 +12,7 @@ void shim_attr_check_layout(void);
 /* The default stack size for new threads (pthread_setattr_default_np updates it). */
 size_t shim_default_stack_size(void);
 void shim_set_default_stack_size(size_t size);
+/* The signal mask pthread_setattr_default_np gave the default attributes: 1 and *set, or 0
+ * if none (new threads then take their creator's). */
+int shim_default_sigmask(sigset_t *set);
 #endif

@@ -44,7 +44,11 @@ BLITZ_EXPORT int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrie
     if (count == 0 || count > INT_MAX)
         return EINVAL;
     blitz_barrier *x = B(b);
-    atomic_store(&x->word, 0);
+    /* The round moves on rather than restarting at 0: threads just released from this
+     * barrier (destroyed and initialised again by the serial thread, as glibc allows) may
+     * not have looked at it yet, and must not find their round again. */
+    uint32_t round = x->magic == MAGIC ? (uint32_t)(atomic_load(&x->word) >> 32) + 1 : 0;
+    atomic_store(&x->word, (uint64_t)round << 32);
     x->count = count;
     x->magic = MAGIC;
     return 0;
@@ -86,7 +90,7 @@ BLITZ_EXPORT int pthread_barrier_destroy(pthread_barrier_t *b)
     blitz_barrier *x = B(b);
     if ((uint32_t)atomic_load(&x->word) != 0)
         return EBUSY; /* threads are waiting in it */
-    x->magic = 0;
+    x->count = 0; /* the magic stays: an init that follows keeps counting rounds */
     return 0;
 }
 

@@ -7,13 +7,19 @@
  * return on every path: wake-up, timeout, and cancellation (then the cancellation unwinds
  * with the mutex held, as NPTL does, for the cleanup handlers to release it).
  *
- * Process-shared condition variables stay with libc. A task waits on one in slices of
- * SLICE_NS (libc's timed wait) and yields between them, returning as a spurious wake-up
- * when a slice ends: its worker is held for at most a slice at a time. With a mutex left to
- * libc (robust, process-shared) the wait is still ours and only the mutex calls are libc's. */
+ * Process-shared condition variables need a wake-up that crosses processes, which only the
+ * kernel gives: their state is a sequence word in the object (__g_signals[0], which glibc's
+ * init zeroes) that signal and broadcast bump before a futex wake. A waiter notes it before
+ * it releases the mutex and waits on it in the kernel (a task through a helper thread,
+ * xwait.c), as glibc's condvar of old did: signal may wake more than one (POSIX allows it).
+ * All processes sharing one must run under the shim: glibc's own algorithm on the same
+ * object would not see these signals. With a mutex left to libc (robust, process-shared)
+ * the wait is still ours and only the mutex calls are libc's. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
+#include "clock.h"
 #include "parklot.h"
 #include "real.h"
 #include "scheduler.h"
@@ -25,40 +31,6 @@
 int shim_mutex_is_libc(pthread_mutex_t *m);
 int shim_mutex_unlock_depth(pthread_mutex_t *m, int all, unsigned *depth);
 int shim_mutex_relock(pthread_mutex_t *m, unsigned depth);
-
-static int libc_only(pthread_cond_t *c)
-{
-    return shim_sync_native || (c->__data.__wrefs & COND_PSHARED);
-}
-
-#define SLICE_NS 500000u
-
-/* libc's wait for a process-shared condvar; from a task, one slice of it. */
-static int libc_wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
-                     const struct timespec *abstime)
-{
-    blitz_task *t = shim_task();
-    if (!t)
-        return abstime ? REAL(pthread_cond_clockwait)(c, m, clk, abstime)
-                       : REAL(pthread_cond_wait)(c, m);
-    if (abstime && (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000L))
-        return EINVAL;
-    struct timespec slice;
-    clock_gettime(clk, &slice);
-    slice.tv_nsec += SLICE_NS;
-    if (slice.tv_nsec >= 1000000000L) {
-        slice.tv_sec++;
-        slice.tv_nsec -= 1000000000L;
-    }
-    int last = abstime && (abstime->tv_sec < slice.tv_sec ||
-                           (abstime->tv_sec == slice.tv_sec && abstime->tv_nsec <= slice.tv_nsec));
-    int rc = REAL(pthread_cond_clockwait)(c, m, clk, last ? abstime : &slice);
-    if (rc == ETIMEDOUT && !last) {
-        blitz_yield(); /* with the mutex held, as after any wake-up */
-        rc = 0;
-    }
-    return rc;
-}
 
 struct wait_ctx {
     pthread_mutex_t *m;
@@ -73,6 +45,18 @@ static void release_mutex(void *arg)
         w->unlock_rc = REAL(pthread_mutex_unlock)(w->m);
     else
         w->unlock_rc = shim_mutex_unlock_depth(w->m, 1, &w->depth);
+}
+
+static _Atomic unsigned *pshared_seq(pthread_cond_t *c)
+{
+    return (_Atomic unsigned *)&c->__data.__g_signals[0];
+}
+
+/* Waiters of a process-shared condvar that may still read it: destroy waits for none (as
+ * glibc's does), so that a broadcast, destroy and reuse of the memory is safe. */
+static _Atomic unsigned *pshared_users(pthread_cond_t *c)
+{
+    return (_Atomic unsigned *)&c->__data.__g_signals[1];
 }
 
 static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
@@ -92,8 +76,24 @@ static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
     if (t)
         shim_testcancel(t);
     struct wait_ctx w = { m, 0, 0 };
-    int st = blitz_park(c, NULL, release_mutex, &w, deadline, t ? shim_cancel_flag(t) : NULL,
-                        NULL);
+    const _Atomic int *intr = t ? shim_cancel_flag(t) : NULL;
+    int st;
+    if (c->__data.__wrefs & COND_PSHARED) {
+        /* Noted before the mutex is released: a signal sent after that moves it. */
+        atomic_fetch_add(pshared_users(c), 1);
+        unsigned seen = atomic_load_explicit(pshared_seq(c), memory_order_acquire);
+        release_mutex(&w);
+        if (w.unlock_rc) { /* libc's mutex said EPERM: nothing was released */
+            atomic_fetch_sub(pshared_users(c), 1);
+            shim_shared_wake(pshared_users(c), 1);
+            return w.unlock_rc;
+        }
+        st = shim_shared_wait(pshared_seq(c), seen, deadline, intr);
+        atomic_fetch_sub(pshared_users(c), 1); /* c is not touched after this */
+        shim_shared_wake(pshared_users(c), 1); /* a destroy may wait for it */
+    } else {
+        st = blitz_park(c, NULL, release_mutex, &w, deadline, intr, NULL);
+    }
     int relock = shim_mutex_relock(m, w.depth);
     if (st == BLITZ_W_INTERRUPTED)
         shim_interrupted(t); /* a cancellation unwinds with the mutex held; after a signal
@@ -112,16 +112,16 @@ static clockid_t cond_clock(pthread_cond_t *c)
 
 BLITZ_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-    if (libc_only(c))
-        return libc_wait(c, m, cond_clock(c), NULL);
+    if (shim_sync_native)
+        return REAL(pthread_cond_wait)(c, m);
     return wait(c, m, CLOCK_REALTIME, NULL);
 }
 
 BLITZ_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
                                         const struct timespec *abstime)
 {
-    if (libc_only(c))
-        return libc_wait(c, m, cond_clock(c), abstime);
+    if (shim_sync_native)
+        return REAL(pthread_cond_timedwait)(c, m, abstime);
     return wait(c, m, cond_clock(c), abstime);
 }
 
@@ -130,30 +130,49 @@ BLITZ_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, c
 {
     if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
         return EINVAL;
-    if (libc_only(c))
-        return libc_wait(c, m, clk, abstime);
+    if (shim_sync_native)
+        return REAL(pthread_cond_clockwait)(c, m, clk, abstime);
     return wait(c, m, clk, abstime);
 }
 
 BLITZ_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
-    if (libc_only(c))
+    if (shim_sync_native)
         return REAL(pthread_cond_signal)(c);
+    if (c->__data.__wrefs & COND_PSHARED) {
+        atomic_fetch_add_explicit(pshared_seq(c), 1, memory_order_release);
+        shim_shared_wake(pshared_seq(c), 0);
+        return 0;
+    }
     blitz_unpark_one(c, NULL, NULL);
     return 0;
 }
 
 BLITZ_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
-    if (libc_only(c))
+    if (shim_sync_native)
         return REAL(pthread_cond_broadcast)(c);
+    if (c->__data.__wrefs & COND_PSHARED) {
+        atomic_fetch_add_explicit(pshared_seq(c), 1, memory_order_release);
+        shim_shared_wake(pshared_seq(c), 1);
+        return 0;
+    }
     blitz_unpark_n(c, UINT32_MAX);
     return 0;
 }
 
 BLITZ_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 {
-    if (libc_only(c))
+    if (shim_sync_native)
         return REAL(pthread_cond_destroy)(c);
+    if (c->__data.__wrefs & COND_PSHARED) {
+        /* Waiters still blocked are woken (destroying them is undefined; glibc would wait
+         * for them forever); then it waits for every waiter to let go of the object. */
+        atomic_fetch_add_explicit(pshared_seq(c), 1, memory_order_release);
+        shim_shared_wake(pshared_seq(c), 1);
+        unsigned n;
+        while ((n = atomic_load(pshared_users(c))) != 0)
+            shim_shared_wait(pshared_users(c), n, 0, NULL);
+    }
     return 0;
 }

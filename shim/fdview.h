@@ -64,6 +64,18 @@ static inline blitz_task *shim_io_task(void)
     return __builtin_expect(shim_io_native, 0) ? NULL : shim_task();
 }
 
+/* The same at the entry of a call that is a cancellation point: a pending cancellation is
+ * acted on before anything is done, also when the call would not have to wait (as glibc's
+ * cancellable system calls check before they enter the kernel). */
+static inline blitz_task *shim_io_task_cancel_point(void)
+{
+    blitz_task *t = shim_io_task();
+    if (t && __builtin_expect(atomic_load_explicit(&shim_of(t)->cancel_pending,
+                                                   memory_order_relaxed), 0))
+        shim_testcancel(t);
+    return t;
+}
+
 /* Resolves fd for a call. Returns its kind; SHIM_FD_PASS when the call should go to libc
  * unchanged (regular files, descriptors outside the table, fstat failing). */
 int shim_fd_resolve(int fd, shim_fdref *r);

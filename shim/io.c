@@ -211,7 +211,7 @@ static ssize_t task_readv(blitz_task *t, shim_fdref *r, const struct iovec *iov,
 
 BLITZ_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (!t || shim_fd_resolve(fd, &r) == SHIM_FD_PASS)
         return REAL(read)(fd, buf, len);
@@ -221,7 +221,7 @@ BLITZ_EXPORT ssize_t read(int fd, void *buf, size_t len)
 
 BLITZ_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (!t || cnt < 0 || cnt > IOV_MAX || shim_fd_resolve(fd, &r) == SHIM_FD_PASS)
         return REAL(readv)(fd, iov, cnt);
@@ -320,7 +320,7 @@ static ssize_t task_recvfrom(blitz_task *t, shim_fdref *r, void *buf, size_t len
 
 BLITZ_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (RECV_PLAIN(fd, flags))
         return REAL(recv)(fd, buf, len, flags);
@@ -330,7 +330,7 @@ BLITZ_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 BLITZ_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
                               socklen_t *alen)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (RECV_PLAIN(fd, flags))
         return REAL(recvfrom)(fd, buf, len, flags, addr, alen);
@@ -339,7 +339,7 @@ BLITZ_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct s
 
 BLITZ_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (RECV_PLAIN(fd, flags))
         return REAL(recvmsg)(fd, msg, flags);
@@ -367,7 +367,7 @@ BLITZ_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen
 BLITZ_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags,
                           struct timespec *timeout)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (RECV_PLAIN(fd, flags) || vlen == 0)
         return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
@@ -465,7 +465,7 @@ static ssize_t task_writev(blitz_task *t, shim_fdref *r, const struct iovec *iov
 
 BLITZ_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (!t || shim_fd_resolve(fd, &r) == SHIM_FD_PASS)
         return REAL(write)(fd, buf, len);
@@ -475,7 +475,7 @@ BLITZ_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 BLITZ_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (!t || cnt < 0 || cnt > IOV_MAX || shim_fd_resolve(fd, &r) == SHIM_FD_PASS)
         return REAL(writev)(fd, iov, cnt);
@@ -484,7 +484,7 @@ BLITZ_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 BLITZ_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (RECV_PLAIN(fd, flags))
         return REAL(send)(fd, buf, len, flags);
@@ -496,7 +496,7 @@ BLITZ_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 BLITZ_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                             const struct sockaddr *addr, socklen_t alen)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (RECV_PLAIN(fd, flags))
         return REAL(sendto)(fd, buf, len, flags, addr, alen);
@@ -508,7 +508,7 @@ BLITZ_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 BLITZ_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (RECV_PLAIN(fd, flags))
         return REAL(sendmsg)(fd, msg, flags);
@@ -519,7 +519,7 @@ BLITZ_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * stream socket may split one across calls as the kernel's own does). */
 BLITZ_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (RECV_PLAIN(fd, flags) || vlen == 0)
         return REAL(sendmmsg)(fd, vec, vlen, flags);

@@ -168,7 +168,7 @@ static int libc_lock(pthread_mutex_t *m, clockid_t clk, const struct timespec *a
         return rc;
     if (abstime && (rc = shim_deadline(clk, abstime, &deadline)))
         return rc;
-    return shim_poll_until(libc_trylock, m, deadline);
+    return shim_poll_until(libc_trylock, m, deadline, SHIM_POLL_LOCK);
 }
 
 /* lock, timedlock, clocklock and trylock (try). */

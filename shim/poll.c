@@ -153,7 +153,7 @@ static int task_poll(blitz_task *t, struct pollfd *fds, nfds_t n, uint64_t deadl
 
 BLITZ_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t || timeout == 0)
         return REAL(poll)(fds, n, timeout);
     int r = REAL(poll)(fds, n, 0);
@@ -166,7 +166,7 @@ static int ppoll_impl(struct pollfd *fds, nfds_t n, const struct timespec *ts,
                        const sigset_t *mask)
 {
     static const struct timespec zero = { 0, 0 };
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t || (ts && (!ts_valid(ts) || (ts->tv_sec == 0 && ts->tv_nsec == 0))))
         return REAL(ppoll)(fds, n, ts, mask);
     int r = REAL(ppoll)(fds, n, &zero, mask);
@@ -277,7 +277,7 @@ static void selsets_init(selsets *s, int nfds, fd_set *r, fd_set *w, fd_set *e)
 
 BLITZ_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t || nfds < 0 || nfds > FD_SETSIZE || (tv && tv->tv_sec == 0 && tv->tv_usec == 0) ||
         (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)))
         return REAL(select)(nfds, rd, wr, ex, tv);
@@ -312,7 +312,7 @@ BLITZ_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct tim
 static int pselect_impl(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
                          const struct timespec *ts, const sigset_t *mask)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t || nfds < 0 || nfds > FD_SETSIZE || (ts && !ts_valid(ts)) ||
         (ts && ts->tv_sec == 0 && ts->tv_nsec == 0))
         return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
@@ -394,7 +394,7 @@ static int task_epoll(blitz_task *t, int kind, int epfd, struct epoll_event *ev,
 
 BLITZ_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t || timeout == 0 || max <= 0)
         return REAL(epoll_wait)(epfd, ev, max, timeout);
     return task_epoll(t, 0, epfd, ev, max, timeout < 0 ? 0 : deadline_ms(timeout), NULL);
@@ -403,7 +403,7 @@ BLITZ_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeo
 static int epoll_pwait_impl(int epfd, struct epoll_event *ev, int max, int timeout,
                              const sigset_t *mask)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t || timeout == 0 || max <= 0)
         return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
     return task_epoll(t, 1, epfd, ev, max, timeout < 0 ? 0 : deadline_ms(timeout), mask);
@@ -412,7 +412,7 @@ static int epoll_pwait_impl(int epfd, struct epoll_event *ev, int max, int timeo
 static int epoll_pwait2_impl(int epfd, struct epoll_event *ev, int max,
                               const struct timespec *ts, const sigset_t *mask)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t || max <= 0 || (ts && (!ts_valid(ts) || (ts->tv_sec == 0 && ts->tv_nsec == 0))))
         return REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
     return task_epoll(t, 2, epfd, ev, max, deadline_ts(ts), mask);

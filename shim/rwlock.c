@@ -60,7 +60,23 @@ static int libc_lock(pthread_rwlock_t *rw, int write, clockid_t clk, const struc
     int rc = write ? libc_trywr(rw) : libc_tryrd(rw);
     if (rc != EBUSY)
         return rc;
-    return shim_poll_until(write ? libc_trywr : libc_tryrd, rw, deadline);
+    return shim_poll_until(write ? libc_trywr : libc_tryrd, rw, deadline, SHIM_POLL_LOCK);
+}
+
+static uintptr_t writer_woken(void *ctx, const blitz_unpark_result *r);
+
+/* A writer whose time ran out may have been the one that kept new readers out (WWAIT, with
+ * writers preferred): the bit is cleared and the readers woken to look again; one other
+ * writer, if any, is woken to mark it again before it parks. */
+static void writer_gave_up(pthread_rwlock_t *rw)
+{
+    _Atomic unsigned *w = st(rw);
+    if (!(atomic_load(w) & WWAIT))
+        return;
+    atomic_fetch_and(w, ~WWAIT);
+    blitz_unpark_one(wkey(rw), writer_woken, rw);
+    if (atomic_fetch_and(w, ~RWAIT) & RWAIT)
+        blitz_unpark_n(w, UINT32_MAX);
 }
 
 static int lock(pthread_rwlock_t *rw, int write, int try, clockid_t clk,
@@ -107,11 +123,19 @@ static int lock(pthread_rwlock_t *rw, int write, int try, clockid_t clk,
                                                                  memory_order_relaxed,
                                                                  memory_order_relaxed))
             continue;
+        blitz_task *self = shim_task();
         int r = blitz_park(write ? wkey(rw) : (void *)w, write ? wr_validate : rd_validate, NULL,
-                           rw, deadline, NULL, NULL);
+                           rw, deadline, self ? shim_signal_flag(self) : NULL, NULL);
+        if (r == BLITZ_W_INTERRUPTED) {
+            shim_signals_run(self); /* a handler runs on this thread; the wait goes on */
+            continue;
+        }
         if (r == BLITZ_W_TIMEDOUT) {
-            if (shim_deadline_passed(clk, abstime))
+            if (shim_deadline_passed(clk, abstime)) {
+                if (write)
+                    writer_gave_up(rw);
                 return ETIMEDOUT;
+            }
             shim_deadline(clk, abstime, &deadline);
         }
     }
@@ -152,8 +176,33 @@ BLITZ_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *rw)
     return 0;
 }
 
+/* The uncontended cases without the general path's checks: a read lock while no writer
+ * holds or waits (a caller holding the write lock sees WRITER and goes the long way, to its
+ * EDEADLK), a write lock on a free rwlock. */
+static int fast_rd(pthread_rwlock_t *rw)
+{
+    _Atomic unsigned *w = st(rw);
+    unsigned s = atomic_load_explicit(w, memory_order_relaxed);
+    return !(s & (WRITER | WWAIT)) && (s & COUNT) < COUNT - 1 &&
+           atomic_compare_exchange_strong_explicit(w, &s, s + 1, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+static int fast_wr(pthread_rwlock_t *rw)
+{
+    unsigned s = 0;
+    if (!atomic_compare_exchange_strong_explicit(st(rw), &s, WRITER, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return 0;
+    atomic_store_explicit((_Atomic int *)&rw->__data.__cur_writer, shim_owner_id(),
+                          memory_order_relaxed);
+    return 1;
+}
+
 BLITZ_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *rw)
 {
+    if (__builtin_expect(!libc_only(rw), 1) && fast_rd(rw))
+        return 0;
     return lock(rw, 0, 0, CLOCK_REALTIME, NULL);
 }
 BLITZ_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *rw)
@@ -171,6 +220,8 @@ BLITZ_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t c,
 }
 BLITZ_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *rw)
 {
+    if (__builtin_expect(!libc_only(rw), 1) && fast_wr(rw))
+        return 0;
     return lock(rw, 1, 0, CLOCK_REALTIME, NULL);
 }
 BLITZ_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)

@@ -48,7 +48,7 @@ static int libc_wait(sem_t *s, clockid_t clk, const struct timespec *abstime)
     if (rc == EAGAIN && abstime)
         rc = shim_deadline(clk, abstime, &deadline) ? EINVAL : EAGAIN;
     if (rc == EAGAIN)
-        rc = shim_poll_until(libc_trywait, s, deadline);
+        rc = shim_poll_until(libc_trywait, s, deadline, SHIM_POLL_SEM);
     if (rc) {
         errno = rc;
         return -1;

@@ -133,8 +133,13 @@ static int in_tramp(void)
  * that caused them. */
 static int process_directed(int sig, const siginfo_t *si)
 {
-    if (sig == SIGPIPE || sig == SIGXFSZ || si->si_code == SI_TKILL)
+    if (si->si_code == SI_TKILL)
         return 0;
+    /* The kernel raises these for the thread whose write failed, as if this process had
+     * sent them (SI_USER, our pid); only another process's kill or sigqueue is for the
+     * process. */
+    if (sig == SIGPIPE || sig == SIGXFSZ)
+        return (si->si_code == SI_USER || si->si_code == SI_QUEUE) && si->si_pid != getpid();
     return !(si->si_code == SI_QUEUE && si->si_pid == getpid());
 }
 
@@ -206,8 +211,11 @@ static int courier_kick(void)
 /* The handler on the interrupted task (or scheduler context), as the kernel would run it. */
 static void run_here(blitz_task *cur, int sig, siginfo_t *si, void *uc)
 {
-    if (cur)
+    if (cur) {
         atomic_fetch_add(&shim_of(cur)->handled, 1);
+        if (!(atomic_load_explicit(&g_disp[sig].flags, memory_order_relaxed) & SA_RESTART))
+            atomic_fetch_add(&shim_of(cur)->handled_eintr, 1);
+    }
     run_handler(sig, si, uc, 0);
 }
 
@@ -230,8 +238,11 @@ static void tramp(int sig, siginfo_t *si, void *uc)
         atomic_store(&g_disp[sig].handler, (uintptr_t)SIG_DFL);
         atomic_store(&g_disp[sig].ours, 0);
         if (h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
-            if (cur)
+            if (cur) {
                 atomic_fetch_add(&shim_of(cur)->handled, 1);
+                if (!(flags & SA_RESTART))
+                    atomic_fetch_add(&shim_of(cur)->handled_eintr, 1);
+            }
             call_handler(h, flags, sig, si, uc);
         }
     } else if (process_directed(sig, si)) {
@@ -351,18 +362,28 @@ int shim_signal_task(blitz_task *t, int sig, const union sigval *val)
         else
             REAL(sched_yield)();
     }
-    if (atomic_load(&g_active) && routable(sig) && t != shim_task() && !in_tramp()) {
+    blitz_task *self = shim_task();
+    if (atomic_load(&g_active) && routable(sig) && !in_tramp()) {
         if (blocks(t, sig)) {
-            /* Pending on the task until it unblocks it or takes it with sigwait. */
+            /* Pending on the task until it unblocks it (set_mask delivers it then) or takes
+             * it with sigwait; only a sigwait is woken for it: no other wait of a thread
+             * notices a signal it blocks. seq_cst with take_signal's sigwaiting store and
+             * sigpend load: one of the two sees the other. */
             atomic_fetch_or(&st->sigpend, bit(sig));
-            flag_signal(st);
-            blitz_task_interrupt(t);
+            if (t != self && atomic_load(&st->sigwaiting)) {
+                flag_signal(st);
+                blitz_task_interrupt(t);
+            }
             return 0;
         }
-        if (!val && atomic_load(&g_disp[sig].ours) && atomic_load(&t->state) != BLITZ_T_RUNNING) {
+        if (t != self && !val && atomic_load(&g_disp[sig].ours) && atomic_load(&t->state) != BLITZ_T_RUNNING) {
             atomic_fetch_or(&st->sigpend, bit(sig));
             flag_signal(st);
             if (blitz_task_interrupt(t))
+                return 0;
+            /* Queued to run (woken from a wait, or yielding): it handles the signal itself,
+             * in its next wait or yield, rather than a stranger on its worker. */
+            if (atomic_load(&t->state) == BLITZ_T_RUNNABLE)
                 return 0;
             /* Not in an interruptible wait: take the signal back (unless it already ran it)
              * and let the kernel deliver it on the task's worker. */
@@ -527,6 +548,14 @@ void shim_signals_init_child(blitz_task *child, blitz_task *parent)
         REAL(pthread_sigmask)(SIG_BLOCK, NULL, &cur);
         st->sigmask = mask_bits(&cur);
     }
+    count_task(st->sigmask, 1);
+}
+
+void shim_signals_init_child_mask(blitz_task *child, const sigset_t *mask)
+{
+    shim_thread *st = shim_of(child);
+    atomic_store(&st->sigpend, 0);
+    st->sigmask = mask_bits(mask);
     count_task(st->sigmask, 1);
 }
 
@@ -745,8 +774,11 @@ static int take_signal(blitz_task *t, const sigset_t *set, siginfo_t *info, uint
 static int task_sigwait(blitz_task *t, const sigset_t *set, siginfo_t *info, uint64_t deadline)
 {
     sig_bell bell = { -1, NULL, 0 };
+    shim_thread *st = shim_of(t);
+    atomic_store(&st->sigwaiting, 1); /* before take_signal looks at sigpend */
     int saved, r = take_signal(t, set, info, deadline, &bell);
     saved = errno;
+    atomic_store(&st->sigwaiting, 0);
     bell_close(&bell);
     errno = saved;
     return r;
@@ -999,4 +1031,77 @@ void shim_signals_start(blitz_task *root)
     }
     if (root)
         atomic_store_explicit(&g_root, root, memory_order_release);
+}
+
+/* ---------------------------------------------------------------- System V / XSI calls */
+
+/* glibc implements these with its internal sigprocmask, sigaction and sigsuspend, which the
+ * shim does not see: written here on the interposed ones, with glibc's semantics. */
+static int one_signal(int sig, sigset_t *s)
+{
+    sigemptyset(s);
+    return sigaddset(s, sig);
+}
+
+BLITZ_EXPORT int sighold(int sig)
+{
+    sigset_t s;
+    return one_signal(sig, &s) < 0 ? -1 : sigprocmask(SIG_BLOCK, &s, NULL);
+}
+
+BLITZ_EXPORT int sigrelse(int sig)
+{
+    sigset_t s;
+    return one_signal(sig, &s) < 0 ? -1 : sigprocmask(SIG_UNBLOCK, &s, NULL);
+}
+
+BLITZ_EXPORT int sigignore(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    return sigaction(sig, &sa, NULL);
+}
+
+BLITZ_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
+{
+    sigset_t s, old;
+    struct sigaction sa, oact;
+    if (one_signal(sig, &s) < 0)
+        return SIG_ERR;
+    if (disp == SIG_HOLD) {
+        if (sigprocmask(SIG_BLOCK, &s, &old) < 0 || sigaction(sig, NULL, &oact) < 0)
+            return SIG_ERR;
+        return sigismember(&old, sig) ? SIG_HOLD : oact.sa_handler;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = disp;
+    if (sigaction(sig, &sa, &oact) < 0 || sigprocmask(SIG_UNBLOCK, &s, &old) < 0)
+        return SIG_ERR;
+    return sigismember(&old, sig) ? SIG_HOLD : oact.sa_handler;
+}
+
+/* XSI sigpause (what <signal.h> maps sigpause to under _XOPEN_SOURCE): waits with sig
+ * removed from the thread's mask. */
+BLITZ_EXPORT int __xpg_sigpause(int sig)
+{
+    sigset_t s;
+    if (sig <= 0 || sig > NSIGS) {
+        errno = EINVAL;
+        return -1;
+    }
+    sigprocmask(SIG_BLOCK, NULL, &s);
+    sigdelset(&s, sig);
+    return sigsuspend(&s);
+}
+
+/* BSD sigpause (the plain symbol, which <signal.h> no longer names): the argument is the
+ * mask of the first 32 signals to wait with. */
+BLITZ_EXPORT int shim_bsd_sigpause(int mask) __asm__("sigpause");
+int shim_bsd_sigpause(int mask)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    *word0(&s) = (unsigned)mask;
+    return sigsuspend(&s);
 }

@@ -115,7 +115,7 @@ static int task_accept(blitz_task *t, int lfd, struct sockaddr *addr, socklen_t 
 
 BLITZ_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t) {
         int nfd = REAL(accept4)(fd, addr, alen, flags);
         created(NULL, nfd, SHIM_FD_SOCK, 1, -1);
@@ -126,7 +126,7 @@ BLITZ_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int fla
 
 BLITZ_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     if (!t) {
         int nfd = REAL(accept)(fd, addr, alen);
         created(NULL, nfd, SHIM_FD_SOCK, 1, -1);
@@ -179,7 +179,7 @@ static int connect_unix_wait(blitz_task *t, shim_fdref *r, int fl, const struct 
 
 BLITZ_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    blitz_task *t = shim_io_task();
+    blitz_task *t = shim_io_task_cancel_point();
     shim_fdref r;
     if (!t || shim_fd_resolve(fd, &r) != SHIM_FD_SOCK || shim_fd_nonblocking(&r))
         return REAL(connect)(fd, addr, len);

@@ -27,6 +27,16 @@ int shim_owner_id_slow(void)
     return t_tid;
 }
 
+void shim_owner_fork_child(void)
+{
+    int tid = (int)blitz_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
+    blitz_task *t = shim_task();
+    if (t)
+        shim_of(t)->owner_id = tid;
+    else
+        t_tid = tid;
+}
+
 int shim_deadline(clockid_t clk, const struct timespec *ts, uint64_t *deadline)
 {
     if (!ts || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L)
@@ -52,8 +62,14 @@ int shim_deadline_passed(clockid_t clk, const struct timespec *ts)
     return ts->tv_sec < 0 || blitz_clock_ns(clk) >= blitz_ts_to_ns(ts);
 }
 
-int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline)
+int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline, int how)
 {
+    blitz_task *t = shim_task();
+    shim_thread *st = shim_of(t);
+    /* A handler may also run on the task while it runs between two sleeps (the signal then
+     * reaches its worker directly): counted, it ends a semaphore wait as one that
+     * interrupted the sleep would (any handler a timed one, as the kernel does). */
+    unsigned ran0 = atomic_load(deadline ? &st->handled : &st->handled_eintr);
     uint64_t nap = 20000; /* 20 us, doubling to 1 ms */
     for (;;) {
         int rc = try(obj);
@@ -65,7 +81,20 @@ int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline)
         uint64_t until = now + nap;
         if (deadline && until > deadline)
             until = deadline;
-        blitz_sleep_until(until, NULL);
+        const _Atomic int *intr = how == SHIM_POLL_SEM ? shim_cancel_flag(t) : shim_signal_flag(t);
+        if (blitz_sleep_until(until, intr) == BLITZ_W_INTERRUPTED) {
+            if (how == SHIM_POLL_LOCK) {
+                shim_signals_run(t);
+                continue;
+            }
+            int sig = shim_interrupted(t); /* acts on a cancellation */
+            if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && deadline))
+                return EINTR;
+            continue;
+        }
+        if (how == SHIM_POLL_SEM &&
+            atomic_load(deadline ? &st->handled : &st->handled_eintr) != ran0)
+            return EINTR;
         if (nap < 1000000)
             nap *= 2;
     }

@@ -27,8 +27,11 @@ typedef struct shim_thread {
     _Atomic int sig_intr;             /* the same for signals only (waits that are not
                                        * cancellation points, e.g. mutexes) */
     _Atomic uint64_t sigpend;         /* signals sent to this thread, not yet handled (bit s-1) */
+    _Atomic int sigwaiting;           /* in sigwait/sigwaitinfo/sigtimedwait */
     uint64_t sigmask;                 /* the thread's blocked signals as it set them (bit s-1) */
     _Atomic unsigned handled;         /* signal handlers run for it (pause, sigsuspend) */
+    _Atomic unsigned handled_eintr;   /* those of them run at once on it, without SA_RESTART
+                                       * (polling waits: the handler ran between two looks) */
     uint64_t call_saved;              /* its mask before a ppoll/pselect/epoll_pwait mask */
     int owner_id;                     /* its mutex owner id (sync.h), 0 until first asked */
     int cancel_disabled;              /* PTHREAD_CANCEL_DISABLE */
@@ -77,6 +80,8 @@ static inline const _Atomic int *shim_signal_flag(blitz_task *t)
 void shim_signals_start(blitz_task *root);
 /* A new thread's signal state (its creator's mask; nothing pending), and its end. */
 void shim_signals_init_child(blitz_task *child, blitz_task *parent);
+/* The same with the mask given to pthread_create (pthread_attr_setsigmask_np). */
+void shim_signals_init_child_mask(blitz_task *child, const sigset_t *mask);
 void shim_signals_exit(blitz_task *t);
 /* In a fork child, from the surviving task. */
 void shim_signals_fork_child(void);

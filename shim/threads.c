@@ -19,11 +19,37 @@ void shim_set_process_name(const char *name)
     strncpy(g_process_name, name, sizeof g_process_name - 1);
 }
 
+/* The attributes of the pthread_create in progress on this thread, for the child's setup
+ * (blitz_task_spawn calls it before it returns). */
+static __thread const pthread_attr_t *t_spawn_attr;
+static int check_sched(int policy, const struct sched_param *sp);
+
 void shim_thread_init_child(blitz_task *child, blitz_task *parent)
 {
-    /* A new thread starts with its creator's name and signal mask, as with clone(). */
-    memcpy(shim_of(child)->name, parent ? shim_of(parent)->name : g_process_name, 16);
-    shim_signals_init_child(child, parent);
+    /* A new thread starts with its creator's name, signal mask and scheduling parameters,
+     * as with clone(), unless the attributes give a mask (pthread_attr_setsigmask_np) or
+     * explicit scheduling. */
+    shim_thread *st = shim_of(child);
+    const pthread_attr_t *a = parent ? t_spawn_attr : NULL;
+    memcpy(st->name, parent ? shim_of(parent)->name : g_process_name, 16);
+    sigset_t set;
+    if ((a && pthread_attr_getsigmask_np(a, &set) == 0) ||
+        (!a && parent && shim_default_sigmask(&set)))
+        shim_signals_init_child_mask(child, &set);
+    else
+        shim_signals_init_child(child, parent);
+    int inherit = PTHREAD_INHERIT_SCHED;
+    if (a)
+        pthread_attr_getinheritsched(a, &inherit);
+    if (a && inherit == PTHREAD_EXPLICIT_SCHED) {
+        struct sched_param sp;
+        pthread_attr_getschedpolicy(a, &st->sched_policy);
+        pthread_attr_getschedparam(a, &sp);
+        st->sched_priority = sp.sched_priority;
+    } else if (parent) {
+        st->sched_policy = shim_of(parent)->sched_policy;
+        st->sched_priority = shim_of(parent)->sched_priority;
+    }
 }
 
 void shim_task_exit_hook(blitz_task *t)
@@ -60,8 +86,20 @@ BLITZ_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     int rc = shim_attr_to_spawn(attr, &sa);
     if (rc)
         return rc;
+    int inherit = PTHREAD_INHERIT_SCHED;
+    if (attr && pthread_attr_getinheritsched(attr, &inherit) == 0 &&
+        inherit == PTHREAD_EXPLICIT_SCHED) { /* glibc refuses bad explicit parameters */
+        int policy;
+        struct sched_param sp;
+        pthread_attr_getschedpolicy(attr, &policy);
+        pthread_attr_getschedparam(attr, &sp);
+        if ((rc = check_sched(policy, &sp)))
+            return rc;
+    }
     sa.prepare = shim_thread_init_child;
+    t_spawn_attr = attr;
     blitz_task *t = blitz_task_spawn(fn, arg, &sa);
+    t_spawn_attr = NULL;
     if (!t)
         return errno == EINVAL ? EINVAL : EAGAIN;
     *th = (pthread_t)t;

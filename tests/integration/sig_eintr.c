@@ -17,9 +17,11 @@
 //     seconds left, 1..3, not 0), poll/select/epoll_wait with 5 s timeouts on idle fds, and
 //     sem_wait on a 0-valued unnamed semaphore: each -1 EINTR (sem_wait measured natively:
 //     -1 EINTR without SA_RESTART, as man 7 signal lists it with the SA_RESTART-dependent
-//     interfaces), the handler ran exactly once, on the target thread, before the call returned.
+//     interfaces), likewise on a process-shared unnamed one and on a named one (sem_open),
+//     the handler ran exactly once, on the target thread, before the call returned.
 //  8. not interrupted: pthread_join on a thread that ends 200 ms after the handler ran, and
-//     pthread_mutex_lock on a mutex unlocked 200 ms after the handler ran: the handler runs
+//     pthread_mutex_lock on a mutex, pthread_rwlock_wrlock on a read-held rwlock and
+//     pthread_rwlock_rdlock on a write-held one, each released 200 ms after the handler ran: the handler runs
 //     once, on the waiting thread, while it waits; the call returns 0 afterwards (glibc
 //     retries the futex wait; POSIX: these never return EINTR).  cond_wait is not tested
 //     (spurious wakeups are allowed).
@@ -30,6 +32,7 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -242,7 +245,10 @@ struct tcase {
     enum ret_kind kind;
     int fd, fd2, ep;
     sem_t sem;
+    sem_t *nsem;
     pthread_mutex_t mu;
+    pthread_rwlock_t rw;
+    int rw_write; /* the holder takes the write lock, the case the read lock */
     pthread_t other;
     struct timespec rem;
     int started, returned; /* atomic */
@@ -370,6 +376,8 @@ static long do_epoll_wait(struct tcase *c)
 
 static long do_sem_wait(struct tcase *c) { return sem_wait(&c->sem); }
 static void unblock_sem(struct tcase *c) { EXPECT(sem_post(&c->sem), 0); }
+static long do_nsem_wait(struct tcase *c) { return sem_wait(c->nsem); }
+static void unblock_nsem(struct tcase *c) { EXPECT(sem_post(c->nsem), 0); }
 
 /* a releaser thread: waits until the handler ran (at most 2 s), 200 ms more, then releases */
 static int x_ended; /* atomic */
@@ -404,6 +412,28 @@ static void *holds_until_handler(void *arg)
     TCHECK(pthread_mutex_unlock(&c->mu) == 0, "holder: pthread_mutex_unlock failed");
     return NULL;
 }
+static int rw_locked; /* atomic */
+static void *holds_rw_until_handler(void *arg)
+{
+    struct tcase *c = arg;
+    int r = c->rw_write ? pthread_rwlock_wrlock(&c->rw) : pthread_rwlock_rdlock(&c->rw);
+    TCHECK(r == 0, "holder: rwlock lock failed");
+    gate_open(&rw_locked);
+    long long t0 = now_ns();
+    while (hits_now() == 0 && now_ns() - t0 < 2000 * MS)
+        nap_ms(5);
+    nap_ms(200);
+    TCHECK(pthread_rwlock_unlock(&c->rw) == 0, "holder: pthread_rwlock_unlock failed");
+    return NULL;
+}
+static long do_rwlock(struct tcase *c)
+{
+    long r = c->rw_write ? pthread_rwlock_rdlock(&c->rw) : pthread_rwlock_wrlock(&c->rw);
+    if (r == 0)
+        pthread_rwlock_unlock(&c->rw);
+    return r;
+}
+
 static long do_mutex_lock(struct tcase *c)
 {
     long r = pthread_mutex_lock(&c->mu);
@@ -525,6 +555,26 @@ int main(void)
         EXPECT(v, 0);
         sem_destroy(&c.sem);
     }
+    {
+        struct tcase c = { .name = "sem_wait (process-shared, value 0)", .call = do_sem_wait,
+                           .unblock = unblock_sem };
+        EXPECT(sem_init(&c.sem, 1, 0), 0);
+        expect_eintr(&c);
+        sem_destroy(&c.sem);
+    }
+    {
+        char name[64];
+        snprintf(name, sizeof name, "/blitz_sig_eintr_%d", (int)getpid());
+        struct tcase c = { .name = "sem_wait (named, value 0)", .call = do_nsem_wait,
+                           .unblock = unblock_nsem };
+        c.nsem = sem_open(name, O_CREAT | O_EXCL, 0600, 0);
+        CHECK(c.nsem != SEM_FAILED, "sem_open: %s", strerrorname_np(errno));
+        if (c.nsem != SEM_FAILED) {
+            sem_unlink(name);
+            expect_eintr(&c);
+            sem_close(c.nsem);
+        }
+    }
     /* 8. not interrupted: pthread_join, pthread_mutex_lock */
     {
         struct tcase c = { .name = "pthread_join (target ends 200 ms after the handler)",
@@ -549,6 +599,21 @@ int main(void)
         EXPECT_ERR((int)c.ret, 0);
         EXPECT_ERR(pthread_join(holder, NULL), 0);
         pthread_mutex_destroy(&c.mu);
+    }
+    for (int w = 0; w < 2; w++) {
+        struct tcase c = { .name = w ? "pthread_rwlock_rdlock (write-held, released 200 ms after the handler)"
+                                     : "pthread_rwlock_wrlock (read-held, released 200 ms after the handler)",
+                           .call = do_rwlock, .kind = RET_ERRNUM, .rw_write = w };
+        pthread_t holder;
+        EXPECT_ERR(pthread_rwlock_init(&c.rw, NULL), 0);
+        __atomic_store_n(&rw_locked, 0, __ATOMIC_RELEASE);
+        reset_hits();
+        EXPECT_ERR(pthread_create(&holder, NULL, holds_rw_until_handler, &c), 0);
+        gate_wait(&rw_locked);
+        run_tcase(&c);
+        EXPECT_ERR((int)c.ret, 0);
+        EXPECT_ERR(pthread_join(holder, NULL), 0);
+        pthread_rwlock_destroy(&c.rw);
     }
 
     printf("%s\n", failures ? "FAILED" : "all ok");
