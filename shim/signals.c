@@ -189,8 +189,7 @@ static void courier_start(void)
     pthread_attr_t a;
     sigset_t all;
     sigfillset(&all);
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 64 * 1024);
+    pthread_attr_init(&a); /* default stack size: a small one fails with a big static TLS */
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setsigmask_np(&a, &all);
     pthread_t th;
@@ -381,9 +380,10 @@ int shim_signal_task(blitz_task *t, int sig, const union sigval *val)
             flag_signal(st);
             if (blitz_task_interrupt(t))
                 return 0;
-            /* Queued to run (woken from a wait, or yielding): it handles the signal itself,
-             * in its next wait or yield, rather than a stranger on its worker. */
-            if (atomic_load(&t->state) == BLITZ_T_RUNNABLE)
+            /* Queued to run between two looks of a polling wait: that wait handles the
+             * signal at its next look, rather than a stranger on its worker. (Another
+             * queued task may compute for long before it waits again: the worker's path.) */
+            if (atomic_load(&t->state) == BLITZ_T_RUNNABLE && atomic_load(&st->polling))
                 return 0;
             /* Not in an interruptible wait: take the signal back (unless it already ran it)
              * and let the kernel deliver it on the task's worker. */
@@ -775,10 +775,11 @@ static int task_sigwait(blitz_task *t, const sigset_t *set, siginfo_t *info, uin
 {
     sig_bell bell = { -1, NULL, 0 };
     shim_thread *st = shim_of(t);
-    atomic_store(&st->sigwaiting, 1); /* before take_signal looks at sigpend */
+    /* Set before take_signal looks at sigpend; a handler may sigwait inside a sigwait. */
+    int outer = atomic_exchange(&st->sigwaiting, 1);
     int saved, r = take_signal(t, set, info, deadline, &bell);
     saved = errno;
-    atomic_store(&st->sigwaiting, 0);
+    atomic_store(&st->sigwaiting, outer);
     bell_close(&bell);
     errno = saved;
     return r;

@@ -71,13 +71,16 @@ int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline, int how
      * interrupted the sleep would (any handler a timed one, as the kernel does). */
     unsigned ran0 = atomic_load(deadline ? &st->handled : &st->handled_eintr);
     uint64_t nap = 20000; /* 20 us, doubling to 1 ms */
+    int outer = atomic_exchange(&st->polling, 1), rc;
     for (;;) {
-        int rc = try(obj);
+        rc = try(obj);
         if (rc != EBUSY && rc != EAGAIN)
-            return rc;
+            break;
         uint64_t now = blitz_now_ns();
-        if (deadline && now >= deadline)
-            return ETIMEDOUT;
+        if (deadline && now >= deadline) {
+            rc = ETIMEDOUT;
+            break;
+        }
         uint64_t until = now + nap;
         if (deadline && until > deadline)
             until = deadline;
@@ -87,15 +90,23 @@ int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline, int how
                 shim_signals_run(t);
                 continue;
             }
-            int sig = shim_interrupted(t); /* acts on a cancellation */
-            if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && deadline))
-                return EINTR;
+            atomic_store(&st->polling, outer); /* a cancellation unwinds from here */
+            int sig = shim_interrupted(t);
+            atomic_store(&st->polling, 1);
+            if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && deadline)) {
+                rc = EINTR;
+                break;
+            }
             continue;
         }
         if (how == SHIM_POLL_SEM &&
-            atomic_load(deadline ? &st->handled : &st->handled_eintr) != ran0)
-            return EINTR;
+            atomic_load(deadline ? &st->handled : &st->handled_eintr) != ran0) {
+            rc = EINTR;
+            break;
+        }
         if (nap < 1000000)
             nap *= 2;
     }
+    atomic_store(&st->polling, outer);
+    return rc;
 }

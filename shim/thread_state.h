@@ -28,6 +28,8 @@ typedef struct shim_thread {
                                        * cancellation points, e.g. mutexes) */
     _Atomic uint64_t sigpend;         /* signals sent to this thread, not yet handled (bit s-1) */
     _Atomic int sigwaiting;           /* in sigwait/sigwaitinfo/sigtimedwait */
+    _Atomic int polling;              /* in a polling wait (shim_poll_until): between two
+                                       * sleeps it is queued, not waiting */
     uint64_t sigmask;                 /* the thread's blocked signals as it set them (bit s-1) */
     _Atomic unsigned handled;         /* signal handlers run for it (pause, sigsuspend) */
     _Atomic unsigned handled_eintr;   /* those of them run at once on it, without SA_RESTART

@@ -5,8 +5,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include "attr.h"
 #include "clock.h"
+#include "rawsys.h"
 #include "real.h"
 #include "scheduler.h"
 #include "thread_state.h"
@@ -255,6 +259,21 @@ BLITZ_EXPORT int pthread_getname_np(pthread_t th, char *buf, size_t len)
     return 0;
 }
 
+/* The kernel's rule for a real-time policy: CAP_SYS_NICE, or a priority within
+ * RLIMIT_RTPRIO. */
+static int may_realtime(int prio)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_RTPRIO, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY ||
+                                               (rlim_t)prio <= rl.rlim_cur))
+        return 1;
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    if (blitz_syscall(SYS_capget, (long)&h, (long)d, 0, 0, 0, 0) != 0)
+        return 1; /* cannot tell: let it through, as before */
+    return (d[0].effective >> CAP_SYS_NICE) & 1;
+}
+
 /* Scheduling parameters of a task are validated like the kernel does and remembered, but
  * not applied: every task of a worker shares its OS thread's policy (see docs). */
 static int check_sched(int policy, const struct sched_param *sp)
@@ -265,6 +284,8 @@ static int check_sched(int policy, const struct sched_param *sp)
     int lo = sched_get_priority_min(policy), hi = sched_get_priority_max(policy);
     if (sp->sched_priority < lo || sp->sched_priority > hi)
         return EINVAL;
+    if ((policy == SCHED_FIFO || policy == SCHED_RR) && !may_realtime(sp->sched_priority))
+        return EPERM; /* what the kernel would answer the thread */
     return 0;
 }
 

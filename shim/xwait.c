@@ -102,8 +102,7 @@ static int submit(xw_req *q)
     pthread_attr_t a;
     sigset_t all;
     sigfillset(&all);
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 64 * 1024);
+    pthread_attr_init(&a); /* default stack size: a small one fails with a big static TLS */
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setsigmask_np(&a, &all); /* never picked for a signal */
     pthread_t th;
@@ -126,10 +125,12 @@ uint32_t shim_shared_wait(const _Atomic unsigned *addr, unsigned val, uint64_t d
     xw_req q = { addr, val, deadline, { 0 }, BLITZ_W_WOKEN, 0 };
     blitz_waiter_init(&q.w);
     if (submit(&q)) { /* out of threads or memory: look again a little later */
-        uint64_t soon = blitz_now_ns() + 1000000;
-        return blitz_sleep_until(deadline && deadline < soon ? deadline : soon, intr)
-                   ? BLITZ_W_INTERRUPTED
-                   : BLITZ_W_WOKEN;
+        uint64_t now = blitz_now_ns(), soon = now + 1000000;
+        if (deadline && now >= deadline)
+            return BLITZ_W_TIMEDOUT;
+        if (blitz_sleep_until(deadline && deadline < soon ? deadline : soon, intr))
+            return BLITZ_W_INTERRUPTED;
+        return deadline && blitz_now_ns() >= deadline ? BLITZ_W_TIMEDOUT : BLITZ_W_WOKEN;
     }
     uint32_t st = blitz_waiter_wait(&q.w, 0, intr);
     /* Woken by the helper: it lets go of q right after. Interrupted: it may still sleep in
@@ -143,6 +144,10 @@ uint32_t shim_shared_wait(const _Atomic unsigned *addr, unsigned val, uint64_t d
         else
             blitz_sleep_until(blitz_now_ns() + 20000, NULL);
     }
+    /* The helper may have been woken by a signal meant for one waiter just before the
+     * interruption won: pass it on, as glibc's cancelled waiter does. */
+    if (st == BLITZ_W_INTERRUPTED)
+        futex(addr, FUTEX_WAKE, 1, NULL);
     return st == BLITZ_W_INTERRUPTED ? st : q.result;
 }
 

@@ -10,9 +10,10 @@
 //     every round while the other threads are being released (glibc supports it; the other
 //     barrier keeps any thread from entering the re-initialised one early): 200 rounds
 //  4. pthread_kill with a signal the target blocks does not end its pthread_cond_timedwait:
-//     it times out (ETIMEDOUT) after 200 ms, and the signal is pending for it afterwards
+//     one call, which times out (ETIMEDOUT) after 200 ms; the signal is pending afterwards
 //  5. pthread_kill(pthread_self(), SIGUSR2) with SIGUSR2 blocked and at its default action
-//     leaves it pending (the process lives); sigwait takes it
+//     leaves it pending (the process lives, although another thread accepts SIGUSR2);
+//     sigwait takes it
 //  6. pthread_create attributes: pthread_attr_setsigmask_np's mask is the new thread's;
 //     PTHREAD_EXPLICIT_SCHED with SCHED_FIFO/1 is reported by pthread_getschedparam in the
 //     thread (run as root); without explicit scheduling the thread inherits its creator's
@@ -117,11 +118,12 @@ static void *timed_waiter(void *arg)
     pthread_mutex_lock(&m4);
     struct timespec ts = deadline_ms(CLOCK_REALTIME, 200);
     __atomic_store_n(&in_wait4, 1, __ATOMIC_RELEASE);
-    int rc;
+    int rc, calls = 0;
     do
-        rc = pthread_cond_timedwait(&c4, &m4, &ts);
-    while (rc == 0); /* nobody signals: only a timeout ends it */
+        rc = pthread_cond_timedwait(&c4, &m4, &ts), calls++;
+    while (rc == 0 && calls < 100); /* nobody signals: only the timeout ends it */
     res[0] = rc;
+    res[4] = calls; /* 1: the blocked signal did not end the wait early */
     res[1] = reached(CLOCK_REALTIME, ts);
     pthread_mutex_unlock(&m4);
     sigset_t p;
@@ -159,6 +161,15 @@ static void *xsi_calls(void *arg)
     res[5] = sigismember(&m, SIGUSR2);     /* 1 */
     sigrelse(SIGUSR2);
     res[6] = sigignore(SIGUSR2) == 0 && signal(SIGUSR2, SIG_DFL) == SIG_IGN;
+    return NULL;
+}
+
+/* ---- 5 ---- */
+static int other_stop; /* atomic */
+static void *other_alive(void *arg)
+{
+    (void)arg;
+    gate_wait(&other_stop);
     return NULL;
 }
 
@@ -245,7 +256,7 @@ int main(void)
 
     /* 4 */
     {
-        int res[4] = { -1, -1, -1, -1 };
+        int res[5] = { -1, -1, -1, -1, -1 };
         pthread_t th;
         EXPECT_ERR(pthread_create(&th, NULL, timed_waiter, res), 0);
         gate_wait(&in_wait4);
@@ -260,10 +271,15 @@ int main(void)
         EXPECT(res[1], 1);
         EXPECT(res[2], 1);
         EXPECT(res[3], SIGUSR1);
+        EXPECT(res[4], 1);
     }
 
-    /* 5 */
+    /* 5 (with another thread alive that does not block SIGUSR2, so that a signal that
+     * escaped to it would kill the process) */
     {
+        pthread_t other;
+        __atomic_store_n(&other_stop, 0, __ATOMIC_RELEASE);
+        EXPECT_ERR(pthread_create(&other, NULL, other_alive, NULL), 0);
         sigset_t s, old;
         sigemptyset(&s);
         sigaddset(&s, SIGUSR2);
@@ -280,6 +296,8 @@ int main(void)
                pending == 1 ? "pending" : "NOT pending", sig == SIGUSR2 ? "SIGUSR2" : "nothing");
         EXPECT(pending, 1);
         EXPECT(sig, SIGUSR2);
+        gate_open(&other_stop);
+        EXPECT_ERR(pthread_join(other, NULL), 0);
     }
 
     /* 6 */

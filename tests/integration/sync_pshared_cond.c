@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +100,19 @@ static void *cancel_victim(void *arg)
         pthread_cond_wait(&sh->c, &sh->m);
     pthread_cleanup_pop(0);
     return NULL;
+}
+
+/* A child must not outlive a parent that failed or was killed by the harness's timeout. */
+static pid_t fork_child(void)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(9);
+    }
+    return pid;
 }
 
 static void on_alarm(int sig)
@@ -175,7 +189,7 @@ int main(void)
         sh->predicate = 0;
         pid_t kid[CHILDREN];
         for (int i = 0; i < CHILDREN; i++) {
-            kid[i] = fork();
+            kid[i] = fork_child();
             if (kid[i] == 0) {
                 pthread_mutex_lock(&sh->m);
                 sh->inside++;
@@ -208,7 +222,7 @@ int main(void)
         pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
         EXPECT_ERR(pthread_mutex_init(&sh->rec, &ma), 0);
         sh->a_holds = sh->b_tried = 0;
-        pid_t a = fork();
+        pid_t a = fork_child();
         if (a == 0) {
             if (pthread_mutex_lock(&sh->rec) != 0)
                 _exit(3);
@@ -219,7 +233,7 @@ int main(void)
             _exit(0);
         }
         gate_wait(&sh->a_holds);
-        pid_t b = fork();
+        pid_t b = fork_child();
         if (b == 0) {
             int busy = pthread_mutex_trylock(&sh->rec);
             __atomic_store_n(&sh->b_tried, 1, __ATOMIC_RELEASE);
