@@ -273,7 +273,9 @@ static void release_robust_list(char *tp)
     int tid = AT(tp, L.tid, int);
     char *pending = AT(head, 16, char *);
     int n = 0;
-    for (char *e = AT(head, 0, char *); e && e != head && n < 4096; n++) {
+    /* Bit 0 of a list link marks a priority-inheritance mutex (glibc's robust list). */
+    for (char *e = (char *)((uintptr_t)AT(head, 0, char *) & ~(uintptr_t)1);
+         e && e != head && n < 4096; n++) {
         char *next = (char *)((uintptr_t)AT(e, 0, char *) & ~(uintptr_t)1);
         _Atomic uint32_t *f = (_Atomic uint32_t *)(e + off);
         uint32_t v = atomic_load(f);
@@ -281,7 +283,8 @@ static void release_robust_list(char *tp)
                !atomic_compare_exchange_weak(f, &v, (v & 0x80000000u) | 0x40000000u)) {
         }
         if ((v & 0x3fffffffu) == (uint32_t)tid && (v & 0x80000000u))
-            blitz_syscall(SYS_futex, (long)(f), (long)(1 /* FUTEX_WAKE), (long)(shared: robust mutexes are */), (long)(1), (long)(0), (long)(0), (long)(0));
+            /* FUTEX_WAKE, not private: robust mutexes may be process-shared. */
+            blitz_syscall(SYS_futex, (long)f, 1 /* FUTEX_WAKE */, 1, 0, 0, 0);
         if (e == pending)
             pending = NULL;
         e = next;
