@@ -52,6 +52,14 @@ static _Atomic unsigned *pshared_seq(pthread_cond_t *c)
     return (_Atomic unsigned *)&c->__data.__g_signals[0];
 }
 
+/* Moves the sequence on and wakes one waiter or all, in any process. */
+static int pshared_signal(pthread_cond_t *c, int all)
+{
+    atomic_fetch_add_explicit(pshared_seq(c), 1, memory_order_release);
+    shim_shared_wake(pshared_seq(c), all);
+    return 0;
+}
+
 /* Waiters of a process-shared condvar that may still read it: destroy waits for none (as
  * glibc's does), so that a broadcast, destroy and reuse of the memory is safe. */
 static _Atomic unsigned *pshared_users(pthread_cond_t *c)
@@ -83,14 +91,12 @@ static int wait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
         atomic_fetch_add(pshared_users(c), 1);
         unsigned seen = atomic_load_explicit(pshared_seq(c), memory_order_acquire);
         release_mutex(&w);
-        if (w.unlock_rc) { /* libc's mutex said EPERM: nothing was released */
-            atomic_fetch_sub(pshared_users(c), 1);
-            shim_shared_wake(pshared_users(c), 1);
-            return w.unlock_rc;
-        }
-        st = shim_shared_wait(pshared_seq(c), seen, deadline, intr);
+        /* libc's mutex may say EPERM: then nothing was released and nothing is waited. */
+        st = w.unlock_rc ? BLITZ_W_WOKEN : shim_shared_wait(pshared_seq(c), seen, deadline, intr);
         atomic_fetch_sub(pshared_users(c), 1); /* c is not touched after this */
         shim_shared_wake(pshared_users(c), 1); /* a destroy may wait for it */
+        if (w.unlock_rc)
+            return w.unlock_rc;
     } else {
         st = blitz_park(c, NULL, release_mutex, &w, deadline, intr, NULL);
     }
@@ -139,11 +145,8 @@ BLITZ_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
     if (shim_sync_native)
         return REAL(pthread_cond_signal)(c);
-    if (c->__data.__wrefs & COND_PSHARED) {
-        atomic_fetch_add_explicit(pshared_seq(c), 1, memory_order_release);
-        shim_shared_wake(pshared_seq(c), 0);
-        return 0;
-    }
+    if (c->__data.__wrefs & COND_PSHARED)
+        return pshared_signal(c, 0);
     blitz_unpark_one(c, NULL, NULL);
     return 0;
 }
@@ -152,11 +155,8 @@ BLITZ_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
     if (shim_sync_native)
         return REAL(pthread_cond_broadcast)(c);
-    if (c->__data.__wrefs & COND_PSHARED) {
-        atomic_fetch_add_explicit(pshared_seq(c), 1, memory_order_release);
-        shim_shared_wake(pshared_seq(c), 1);
-        return 0;
-    }
+    if (c->__data.__wrefs & COND_PSHARED)
+        return pshared_signal(c, 1);
     blitz_unpark_n(c, UINT32_MAX);
     return 0;
 }
@@ -168,8 +168,7 @@ BLITZ_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
     if (c->__data.__wrefs & COND_PSHARED) {
         /* Waiters still blocked are woken (destroying them is undefined; glibc would wait
          * for them forever); then it waits for every waiter to let go of the object. */
-        atomic_fetch_add_explicit(pshared_seq(c), 1, memory_order_release);
-        shim_shared_wake(pshared_seq(c), 1);
+        pshared_signal(c, 1);
         unsigned n;
         while ((n = atomic_load(pshared_users(c))) != 0)
             shim_shared_wait(pshared_users(c), n, 0, NULL);

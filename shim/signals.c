@@ -186,15 +186,7 @@ static void courier_start(void)
     if (!atomic_compare_exchange_strong(&g_courier_state, &idle, 1))
         return;
     g_courier_fd = (int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC);
-    pthread_attr_t a;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_attr_init(&a); /* default stack size: a small one fails with a big static TLS */
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setsigmask_np(&a, &all);
-    pthread_t th;
-    int ok = g_courier_fd >= 0 && REAL(pthread_create)(&th, &a, courier_main, NULL) == 0;
-    pthread_attr_destroy(&a);
+    int ok = g_courier_fd >= 0 && shim_start_service_thread(courier_main, NULL) == 0;
     atomic_store(&g_courier_state, ok ? 2 : 0);
 }
 
@@ -208,13 +200,19 @@ static int courier_kick(void)
 }
 
 /* The handler on the interrupted task (or scheduler context), as the kernel would run it. */
+/* A handler is about to run at once on task cur (may be NULL): counted for its waits. */
+static void count_handled(blitz_task *cur, int flags)
+{
+    if (!cur)
+        return;
+    atomic_fetch_add(&shim_of(cur)->handled, 1);
+    if (!(flags & SA_RESTART))
+        atomic_fetch_add(&shim_of(cur)->handled_eintr, 1);
+}
+
 static void run_here(blitz_task *cur, int sig, siginfo_t *si, void *uc)
 {
-    if (cur) {
-        atomic_fetch_add(&shim_of(cur)->handled, 1);
-        if (!(atomic_load_explicit(&g_disp[sig].flags, memory_order_relaxed) & SA_RESTART))
-            atomic_fetch_add(&shim_of(cur)->handled_eintr, 1);
-    }
+    count_handled(cur, atomic_load_explicit(&g_disp[sig].flags, memory_order_relaxed));
     run_handler(sig, si, uc, 0);
 }
 
@@ -237,11 +235,7 @@ static void tramp(int sig, siginfo_t *si, void *uc)
         atomic_store(&g_disp[sig].handler, (uintptr_t)SIG_DFL);
         atomic_store(&g_disp[sig].ours, 0);
         if (h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
-            if (cur) {
-                atomic_fetch_add(&shim_of(cur)->handled, 1);
-                if (!(flags & SA_RESTART))
-                    atomic_fetch_add(&shim_of(cur)->handled_eintr, 1);
-            }
+            count_handled(cur, flags);
             call_handler(h, flags, sig, si, uc);
         }
     } else if (process_directed(sig, si)) {
@@ -537,25 +531,19 @@ static void count_task(uint64_t m, int add)
     sync_after(gen, 0); /* a new or ending thread is not a mask change: nobody waits */
 }
 
-void shim_signals_init_child(blitz_task *child, blitz_task *parent)
+void shim_signals_init_child(blitz_task *child, blitz_task *parent, const sigset_t *mask)
 {
     shim_thread *st = shim_of(child);
     atomic_store(&st->sigpend, 0);
-    if (parent) {
+    if (mask) {
+        st->sigmask = mask_bits(mask);
+    } else if (parent) {
         st->sigmask = shim_of(parent)->sigmask;
     } else {
         sigset_t cur;
         REAL(pthread_sigmask)(SIG_BLOCK, NULL, &cur);
         st->sigmask = mask_bits(&cur);
     }
-    count_task(st->sigmask, 1);
-}
-
-void shim_signals_init_child_mask(blitz_task *child, const sigset_t *mask)
-{
-    shim_thread *st = shim_of(child);
-    atomic_store(&st->sigpend, 0);
-    st->sigmask = mask_bits(mask);
     count_task(st->sigmask, 1);
 }
 
@@ -1038,48 +1026,32 @@ void shim_signals_start(blitz_task *root)
 
 /* glibc implements these with its internal sigprocmask, sigaction and sigsuspend, which the
  * shim does not see: written here on the interposed ones, with glibc's semantics. */
-static int one_signal(int sig, sigset_t *s)
-{
-    sigemptyset(s);
-    return sigaddset(s, sig);
-}
-
-BLITZ_EXPORT int sighold(int sig)
+static int mask_one(int how, int sig, sigset_t *old)
 {
     sigset_t s;
-    return one_signal(sig, &s) < 0 ? -1 : sigprocmask(SIG_BLOCK, &s, NULL);
+    sigemptyset(&s);
+    return sigaddset(&s, sig) < 0 ? -1 : sigprocmask(how, &s, old);
 }
 
-BLITZ_EXPORT int sigrelse(int sig)
-{
-    sigset_t s;
-    return one_signal(sig, &s) < 0 ? -1 : sigprocmask(SIG_UNBLOCK, &s, NULL);
-}
+BLITZ_EXPORT int sighold(int sig) { return mask_one(SIG_BLOCK, sig, NULL); }
+BLITZ_EXPORT int sigrelse(int sig) { return mask_one(SIG_UNBLOCK, sig, NULL); }
+BLITZ_EXPORT int sigignore(int sig) { return install(sig, SIG_IGN, 0, 0) == SIG_ERR ? -1 : 0; }
 
-BLITZ_EXPORT int sigignore(int sig)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    return sigaction(sig, &sa, NULL);
-}
-
+/* Returns SIG_HOLD if sig was blocked before, else the previous disposition. */
 BLITZ_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
 {
-    sigset_t s, old;
-    struct sigaction sa, oact;
-    if (one_signal(sig, &s) < 0)
-        return SIG_ERR;
+    sigset_t old;
+    sighandler_t prev;
     if (disp == SIG_HOLD) {
-        if (sigprocmask(SIG_BLOCK, &s, &old) < 0 || sigaction(sig, NULL, &oact) < 0)
+        struct sigaction oact;
+        if (mask_one(SIG_BLOCK, sig, &old) < 0 || sigaction(sig, NULL, &oact) < 0)
             return SIG_ERR;
-        return sigismember(&old, sig) ? SIG_HOLD : oact.sa_handler;
-    }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = disp;
-    if (sigaction(sig, &sa, &oact) < 0 || sigprocmask(SIG_UNBLOCK, &s, &old) < 0)
+        prev = oact.sa_handler;
+    } else if ((prev = install(sig, disp, 0, 0)) == SIG_ERR ||
+               mask_one(SIG_UNBLOCK, sig, &old) < 0) {
         return SIG_ERR;
-    return sigismember(&old, sig) ? SIG_HOLD : oact.sa_handler;
+    }
+    return sigismember(&old, sig) ? SIG_HOLD : prev;
 }
 
 /* XSI sigpause (what <signal.h> maps sigpause to under _XOPEN_SOURCE): waits with sig

@@ -117,9 +117,6 @@ BLITZ_EXPORT int sched_yield(void)
     if (!t)
         return REAL(sched_yield)();
     blitz_yield();
-    /* A signal sent while the thread waited in the run queue was left on it: handled now,
-     * as the kernel would when the thread gets the CPU back. */
-    shim_signals_run(t);
     return 0;
 }
 

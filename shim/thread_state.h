@@ -80,10 +80,9 @@ static inline const _Atomic int *shim_signal_flag(blitz_task *t)
 }
 /* After the runtime started: takes over the handlers installed so far; root is main's task. */
 void shim_signals_start(blitz_task *root);
-/* A new thread's signal state (its creator's mask; nothing pending), and its end. */
-void shim_signals_init_child(blitz_task *child, blitz_task *parent);
-/* The same with the mask given to pthread_create (pthread_attr_setsigmask_np). */
-void shim_signals_init_child_mask(blitz_task *child, const sigset_t *mask);
+/* A new thread's signal state: nothing pending; mask if given (pthread_attr_setsigmask_np),
+ * else its creator's (or, for main's task, the thread's), and its end. */
+void shim_signals_init_child(blitz_task *child, blitz_task *parent, const sigset_t *mask);
 void shim_signals_exit(blitz_task *t);
 /* In a fork child, from the surviving task. */
 void shim_signals_fork_child(void);
@@ -100,6 +99,10 @@ __attribute__((noreturn)) void shim_unwind_exit(blitz_task *t, void *retval);
 
 /* Keys (keys.c): runs the destructors of t's values; called when t exits. */
 void shim_keys_run_destructors(blitz_task *t);
+
+/* The shim's own OS threads (threads.c: the signal courier, futex helpers): detached, every
+ * signal blocked, default stack size. Returns 0 or pthread_create's error. */
+int shim_start_service_thread(void *(*fn)(void *), void *arg);
 
 /* Names (threads.c): the name a new task inherits. */
 void shim_thread_init_child(blitz_task *child, blitz_task *parent);

@@ -23,37 +23,62 @@ void shim_set_process_name(const char *name)
     strncpy(g_process_name, name, sizeof g_process_name - 1);
 }
 
-/* The attributes of the pthread_create in progress on this thread, for the child's setup
- * (blitz_task_spawn calls it before it returns). */
-static __thread const pthread_attr_t *t_spawn_attr;
+/* What pthread_create read from its attributes for the child it is creating on this
+ * thread (blitz_task_spawn calls shim_thread_init_child before it returns). */
+typedef struct child_init {
+    int has_mask, explicit_sched;
+    sigset_t mask;
+    struct sched_param sp;
+    int policy;
+} child_init;
+static __thread const child_init *t_child_init;
 static int check_sched(int policy, const struct sched_param *sp);
+
+/* Reads attr (NULL: the defaults) once; EINVAL/EPERM for explicit scheduling the kernel
+ * would refuse, as glibc's pthread_create answers. */
+static int read_child_init(const pthread_attr_t *attr, child_init *ci)
+{
+    ci->has_mask = attr ? pthread_attr_getsigmask_np(attr, &ci->mask) == 0
+                        : shim_default_sigmask(&ci->mask);
+    int inherit = PTHREAD_INHERIT_SCHED;
+    ci->explicit_sched = attr && pthread_attr_getinheritsched(attr, &inherit) == 0 &&
+                         inherit == PTHREAD_EXPLICIT_SCHED;
+    if (!ci->explicit_sched)
+        return 0;
+    pthread_attr_getschedpolicy(attr, &ci->policy);
+    pthread_attr_getschedparam(attr, &ci->sp);
+    return check_sched(ci->policy, &ci->sp);
+}
 
 void shim_thread_init_child(blitz_task *child, blitz_task *parent)
 {
     /* A new thread starts with its creator's name, signal mask and scheduling parameters,
-     * as with clone(), unless the attributes give a mask (pthread_attr_setsigmask_np) or
-     * explicit scheduling. */
+     * as with clone(), unless the attributes give a mask or explicit scheduling. */
     shim_thread *st = shim_of(child);
-    const pthread_attr_t *a = parent ? t_spawn_attr : NULL;
+    const child_init *ci = parent ? t_child_init : NULL;
     memcpy(st->name, parent ? shim_of(parent)->name : g_process_name, 16);
-    sigset_t set;
-    if ((a && pthread_attr_getsigmask_np(a, &set) == 0) ||
-        (!a && parent && shim_default_sigmask(&set)))
-        shim_signals_init_child_mask(child, &set);
-    else
-        shim_signals_init_child(child, parent);
-    int inherit = PTHREAD_INHERIT_SCHED;
-    if (a)
-        pthread_attr_getinheritsched(a, &inherit);
-    if (a && inherit == PTHREAD_EXPLICIT_SCHED) {
-        struct sched_param sp;
-        pthread_attr_getschedpolicy(a, &st->sched_policy);
-        pthread_attr_getschedparam(a, &sp);
-        st->sched_priority = sp.sched_priority;
+    shim_signals_init_child(child, parent, ci && ci->has_mask ? &ci->mask : NULL);
+    if (ci && ci->explicit_sched) {
+        st->sched_policy = ci->policy;
+        st->sched_priority = ci->sp.sched_priority;
     } else if (parent) {
         st->sched_policy = shim_of(parent)->sched_policy;
         st->sched_priority = shim_of(parent)->sched_priority;
     }
+}
+
+int shim_start_service_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t a;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_attr_init(&a); /* default stack size: a small one fails with a big static TLS */
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setsigmask_np(&a, &all); /* never picked for a signal */
+    pthread_t th;
+    int rc = REAL(pthread_create)(&th, &a, fn, arg);
+    pthread_attr_destroy(&a);
+    return rc;
 }
 
 void shim_task_exit_hook(blitz_task *t)
@@ -90,20 +115,13 @@ BLITZ_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     int rc = shim_attr_to_spawn(attr, &sa);
     if (rc)
         return rc;
-    int inherit = PTHREAD_INHERIT_SCHED;
-    if (attr && pthread_attr_getinheritsched(attr, &inherit) == 0 &&
-        inherit == PTHREAD_EXPLICIT_SCHED) { /* glibc refuses bad explicit parameters */
-        int policy;
-        struct sched_param sp;
-        pthread_attr_getschedpolicy(attr, &policy);
-        pthread_attr_getschedparam(attr, &sp);
-        if ((rc = check_sched(policy, &sp)))
-            return rc;
-    }
+    child_init ci;
+    if ((rc = read_child_init(attr, &ci)))
+        return rc;
     sa.prepare = shim_thread_init_child;
-    t_spawn_attr = attr;
+    t_child_init = &ci;
     blitz_task *t = blitz_task_spawn(fn, arg, &sa);
-    t_spawn_attr = NULL;
+    t_child_init = NULL;
     if (!t)
         return errno == EINVAL ? EINVAL : EAGAIN;
     *th = (pthread_t)t;

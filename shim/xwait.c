@@ -23,6 +23,7 @@
 #include "real.h"
 #include "scheduler.h"
 #include "sync.h"
+#include "thread_state.h"
 #include "waiter.h"
 
 typedef struct xw_req {
@@ -99,16 +100,7 @@ static int submit(xw_req *q)
         return -1;
     h->box = q;
     atomic_store_explicit(&h->ring, 1, memory_order_relaxed); /* published by thread start */
-    pthread_attr_t a;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_attr_init(&a); /* default stack size: a small one fails with a big static TLS */
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setsigmask_np(&a, &all); /* never picked for a signal */
-    pthread_t th;
-    int rc = REAL(pthread_create)(&th, &a, helper_main, h);
-    pthread_attr_destroy(&a);
-    if (rc) {
+    if (shim_start_service_thread(helper_main, h)) {
         free(h);
         return -1;
     }
