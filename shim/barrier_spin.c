@@ -78,8 +78,11 @@ BLITZ_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
         blitz_unpark_n(x, UINT32_MAX);
         return PTHREAD_BARRIER_SERIAL_THREAD;
     }
+    blitz_task *self = shim_task();
     while (same_round(&r))
-        blitz_park(x, same_round, NULL, &r, 0, NULL, NULL);
+        if (blitz_park(x, same_round, NULL, &r, 0, self ? shim_signal_flag(self) : NULL, NULL) ==
+            BLITZ_W_INTERRUPTED)
+            shim_signals_run(self); /* a handler runs on this thread; the wait goes on */
     return 0;
 }
 

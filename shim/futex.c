@@ -47,7 +47,18 @@ static long task_wait(int op, uint32_t *addr, uint32_t val, const struct timespe
         }
     }
     struct fwait f = { (const _Atomic uint32_t *)addr, val };
-    int st = blitz_park(addr, still_val, NULL, &f, deadline, NULL, NULL);
+    blitz_task *self = shim_task();
+    int st;
+    /* As the kernel's: a handler runs on this thread; it ends a timed wait, and an untimed
+     * one unless it has SA_RESTART (the wait then starts again, checking the value). */
+    while ((st = blitz_park(addr, still_val, NULL, &f, deadline, shim_signal_flag(self), NULL)) ==
+           BLITZ_W_INTERRUPTED) {
+        int sig = shim_signals_run(self);
+        if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && deadline)) {
+            errno = EINTR;
+            return -1;
+        }
+    }
     if (st == BLITZ_PARK_INVALID) {
         errno = EAGAIN;
         return -1;

@@ -53,8 +53,10 @@ BLITZ_EXPORT int pthread_once(pthread_once_t *ctl, void (*init)(void))
             break;
         if (round < 16) {
             blitz_yield();
+            shim_signals_run(t); /* a handler runs on the waiting thread, as natively */
         } else {
-            blitz_sleep_until(blitz_now_ns() + nap, NULL);
+            if (blitz_sleep_until(blitz_now_ns() + nap, shim_signal_flag(t)) == BLITZ_W_INTERRUPTED)
+                shim_signals_run(t);
             if (nap < 1000000)
                 nap *= 2;
         }

@@ -18,10 +18,13 @@
 //     sem_wait on a 0-valued unnamed semaphore: each -1 EINTR (sem_wait measured natively:
 //     -1 EINTR without SA_RESTART, as man 7 signal lists it with the SA_RESTART-dependent
 //     interfaces), likewise on a process-shared unnamed one and on a named one (sem_open),
+//     and a FUTEX_WAIT system call on an unchanged word (the kernel: EINTR without SA_RESTART),
 //     the handler ran exactly once, on the target thread, before the call returned.
 //  8. not interrupted: pthread_join on a thread that ends 200 ms after the handler ran, and
 //     pthread_mutex_lock on a mutex, pthread_rwlock_wrlock on a read-held rwlock and
-//     pthread_rwlock_rdlock on a write-held one, each released 200 ms after the handler ran: the handler runs
+//     pthread_rwlock_rdlock on a write-held one, each released 200 ms after the handler ran,
+//     pthread_once while another thread's initializer runs until 200 ms after it, and
+//     pthread_barrier_wait whose last thread arrives 200 ms after it: the handler runs
 //     once, on the waiting thread, while it waits; the call returns 0 afterwards (glibc
 //     retries the futex wait; POSIX: these never return EINTR).  cond_wait is not tested
 //     (spurious wakeups are allowed).
@@ -42,9 +45,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -248,6 +253,8 @@ struct tcase {
     sem_t *nsem;
     pthread_mutex_t mu;
     pthread_rwlock_t rw;
+    pthread_barrier_t bar;
+    uint32_t futex_word;
     int rw_write; /* the holder takes the write lock, the case the read lock */
     pthread_t other;
     struct timespec rem;
@@ -378,6 +385,15 @@ static long do_sem_wait(struct tcase *c) { return sem_wait(&c->sem); }
 static void unblock_sem(struct tcase *c) { EXPECT(sem_post(&c->sem), 0); }
 static long do_nsem_wait(struct tcase *c) { return sem_wait(c->nsem); }
 static void unblock_nsem(struct tcase *c) { EXPECT(sem_post(c->nsem), 0); }
+static long do_futex_wait(struct tcase *c)
+{
+    return syscall(SYS_futex, &c->futex_word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+static void unblock_futex(struct tcase *c)
+{
+    __atomic_store_n(&c->futex_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &c->futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 /* a releaser thread: waits until the handler ran (at most 2 s), 200 ms more, then releases */
 static int x_ended; /* atomic */
@@ -432,6 +448,53 @@ static long do_rwlock(struct tcase *c)
     if (r == 0)
         pthread_rwlock_unlock(&c->rw);
     return r;
+}
+
+static pthread_once_t once_ctl = PTHREAD_ONCE_INIT;
+static int once_running, once_runs; /* atomic */
+static void slow_init(void)
+{
+    gate_open(&once_running);
+    long long t0 = now_ns();
+    while (hits_now() == 0 && now_ns() - t0 < 2000 * MS)
+        nap_ms(5);
+    nap_ms(200);
+    __atomic_fetch_add(&once_runs, 1, __ATOMIC_RELEASE);
+}
+static void *runs_once(void *arg)
+{
+    (void)arg;
+    TCHECK(pthread_once(&once_ctl, slow_init) == 0, "initializer: pthread_once failed");
+    return NULL;
+}
+static long do_once(struct tcase *c)
+{
+    (void)c;
+    long r = pthread_once(&once_ctl, slow_init);
+    TCHECK(__atomic_load_n(&once_runs, __ATOMIC_ACQUIRE) == 1,
+           "pthread_once returned before the initializer ended");
+    return r;
+}
+
+static int bar_waiting; /* atomic */
+static void *arrives_after_handler(void *arg)
+{
+    struct tcase *c = arg;
+    gate_wait(&bar_waiting);
+    long long t0 = now_ns();
+    while (hits_now() == 0 && now_ns() - t0 < 2000 * MS)
+        nap_ms(5);
+    nap_ms(200);
+    int r = pthread_barrier_wait(&c->bar);
+    TCHECK(r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, "late arrival: pthread_barrier_wait = %d", r);
+    return NULL;
+}
+/* which of the two gets PTHREAD_BARRIER_SERIAL_THREAD is unspecified: both count as 0 */
+static long do_barrier_wait(struct tcase *c)
+{
+    gate_open(&bar_waiting);
+    int r = pthread_barrier_wait(&c->bar);
+    return r == PTHREAD_BARRIER_SERIAL_THREAD ? 0 : r;
 }
 
 static long do_mutex_lock(struct tcase *c)
@@ -563,6 +626,11 @@ int main(void)
         sem_destroy(&c.sem);
     }
     {
+        struct tcase c = { .name = "futex FUTEX_WAIT (word unchanged)", .call = do_futex_wait,
+                           .unblock = unblock_futex };
+        expect_eintr(&c);
+    }
+    {
         char name[64];
         snprintf(name, sizeof name, "/blitz_sig_eintr_%d", (int)getpid());
         struct tcase c = { .name = "sem_wait (named, value 0)", .call = do_nsem_wait,
@@ -614,6 +682,32 @@ int main(void)
         EXPECT_ERR((int)c.ret, 0);
         EXPECT_ERR(pthread_join(holder, NULL), 0);
         pthread_rwlock_destroy(&c.rw);
+    }
+
+    {
+        struct tcase c = { .name = "pthread_once (another thread's init ends 200 ms after the handler)",
+                           .call = do_once, .kind = RET_ERRNUM };
+        pthread_t first;
+        reset_hits();
+        EXPECT_ERR(pthread_create(&first, NULL, runs_once, NULL), 0);
+        gate_wait(&once_running);
+        run_tcase(&c);
+        EXPECT_ERR((int)c.ret, 0);
+        EXPECT_ERR(pthread_join(first, NULL), 0);
+        EXPECT(__atomic_load_n(&once_runs, __ATOMIC_ACQUIRE), 1);
+    }
+    {
+        struct tcase c = { .name = "pthread_barrier_wait (the last thread arrives 200 ms after the handler)",
+                           .call = do_barrier_wait, .kind = RET_ERRNUM };
+        pthread_t late;
+        EXPECT_ERR(pthread_barrier_init(&c.bar, NULL, 2), 0);
+        __atomic_store_n(&bar_waiting, 0, __ATOMIC_RELEASE);
+        reset_hits();
+        EXPECT_ERR(pthread_create(&late, NULL, arrives_after_handler, &c), 0);
+        run_tcase(&c);
+        EXPECT_ERR((int)c.ret, 0);
+        EXPECT_ERR(pthread_join(late, NULL), 0);
+        EXPECT_ERR(pthread_barrier_destroy(&c.bar), 0);
     }
 
     printf("%s\n", failures ? "FAILED" : "all ok");

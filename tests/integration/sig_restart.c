@@ -8,13 +8,15 @@
 // call and prints one verdict line:
 //  1-3. restarted: read() on an empty pipe (SIGUSR1 by sigaction), accept() on a quiet
 //     listener, recv() on an idle TCP connection without a timeout, sem_wait on a 0-valued
-//     semaphore (measured natively: restarted, as man 7 signal says), and read() with the
-//     handler installed by signal(SIGUSR2, h): the handler runs once, on the target thread;
-//     200 ms after it ran the call is still blocked; then data / a connection / a sem_post
-//     arrives and the call returns it (1 byte, a connection, 0).
+//     semaphore (measured natively: restarted, as man 7 signal says), a FUTEX_WAIT system
+//     call without a timeout on an unchanged word, and read() with the handler installed by
+//     signal(SIGUSR2, h): the handler runs once, on the target thread; 200 ms after it ran
+//     the call is still blocked; then data / a connection / a sem_post / a futex wake
+//     arrives and the call returns it (1 byte, a connection, 0, 0).
 //  4. never restarted even with SA_RESTART: poll, select, epoll_wait (5 s timeouts on an idle
-//     pipe), nanosleep (2 s; rem between 1 and 2 s) and recv() on a socket with SO_RCVTIMEO
-//     2 s: -1 EINTR (not restarted, and for recv not the EAGAIN of a timeout).
+//     pipe), nanosleep (2 s; rem between 1 and 2 s), recv() on a socket with SO_RCVTIMEO
+//     2 s (not restarted, and not the EAGAIN of a timeout) and FUTEX_WAIT with a 5 s
+//     timeout (the kernel restarts only untimed futex waits): -1 EINTR.
 //  5. sigaction() reports back what the program installed: sa_handler, SA_RESTART in sa_flags,
 //     the sa_mask; signal(SIGUSR2, h2) reports SA_RESTART too, and signal(SIGUSR2, SIG_DFL)
 //     returns h2.
@@ -36,9 +38,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +78,7 @@ struct tcase {
     int fd, fd2, ep;
     uint16_t port;
     sem_t sem;
+    uint32_t futex_word;
     struct timespec rem;
     int started, returned; /* atomic */
     int blocked_after_handler;
@@ -186,6 +191,21 @@ static void release_connect(struct tcase *c) { c->fd2 = connect_to(c->port); }
 static long do_sem_wait(struct tcase *c) { return sem_wait(&c->sem); }
 static void release_sem(struct tcase *c) { EXPECT(sem_post(&c->sem), 0); }
 
+static long do_futex_wait(struct tcase *c)
+{
+    return syscall(SYS_futex, &c->futex_word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+static long do_futex_wait_timed(struct tcase *c)
+{
+    struct timespec rel = { 5, 0 };
+    return syscall(SYS_futex, &c->futex_word, FUTEX_WAIT_PRIVATE, 0, &rel, NULL, 0);
+}
+static void release_futex(struct tcase *c)
+{
+    __atomic_store_n(&c->futex_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &c->futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static long do_poll(struct tcase *c)
 {
     struct pollfd p = { .fd = c->fd, .events = POLLIN };
@@ -269,6 +289,12 @@ int main(void)
         EXPECT(v, 0);
         sem_destroy(&c.sem);
     }
+    /* futex wait without a timeout: the kernel restarts it */
+    {
+        struct tcase c = { .name = "futex FUTEX_WAIT (word unchanged), SA_RESTART", .sig = SIGUSR1,
+                           .call = do_futex_wait, .release = release_futex };
+        expect_restarted(&c, 0, "returned 0 after the wake");
+    }
     /* 3. the handler installed with signal(): BSD semantics in glibc */
     {
         void (*prev)(int) = signal(SIGUSR2, on_usr2);
@@ -284,6 +310,11 @@ int main(void)
     }
 
     /* 4. never restarted, even with SA_RESTART */
+    {
+        struct tcase c = { .name = "futex FUTEX_WAIT with a 5 s timeout, SA_RESTART", .sig = SIGUSR1,
+                           .call = do_futex_wait_timed };
+        expect_eintr(&c);
+    }
     {
         int p[2];
         mkpipe(p);
