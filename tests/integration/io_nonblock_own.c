@@ -156,8 +156,8 @@ static void blocking_read_waits(int rfd, int wfd, int ms, const char *what)
 {
     struct later l = { .fd = wfd, .ms = ms };
     pthread_t t;
+    long long t0 = now_ns(); /* before the writer starts its nap: it may run at once */
     EXPECT_ERR(pthread_create(&t, NULL, write_later, &l), 0);
-    long long t0 = now_ns();
     char c = 0;
     ssize_t n = read(rfd, &c, 1);
     long long dt = ms_since(t0);
@@ -278,8 +278,8 @@ static void fcntl_listener(void)
     /* blocking again: accept waits for a thread that connects 100 ms later */
     struct later lt = { .ms = 100, .port = port };
     pthread_t t;
+    long long t0 = now_ns(); /* before the connecting thread starts its nap */
     EXPECT_ERR(pthread_create(&t, NULL, connect_later, &lt), 0);
-    long long t0 = now_ns();
     int a = accept(l, NULL, NULL);
     long long dt = ms_since(t0);
     EXPECT_ERR(pthread_join(t, NULL), 0);
@@ -443,8 +443,8 @@ static void full_buffers(void)
     /* a blocking write that has to wait for a reader starting 100 ms later */
     struct drain d = { .fd = s, .total = filled + (long)sizeof buf };
     pthread_t t;
+    long long t0 = now_ns(); /* before the reader starts its nap */
     EXPECT_ERR(pthread_create(&t, NULL, drain_later, &d), 0);
-    long long t0 = now_ns();
     ssize_t w = write(c, buf, sizeof buf);
     long long dt = ms_since(t0);
     EXPECT(w, (long)sizeof buf);
