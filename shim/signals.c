@@ -8,14 +8,15 @@
  * what sigaction reports back.
  *  - pthread_kill to a task that is not running: the signal is queued on the task and the
  *    task's interruptible wait is ended; the task runs the handler on its own stack and its
- *    call returns EINTR (shim_interrupted). A task that is not in an interruptible wait gets
- *    the signal through its worker thread, as before.
+ *    call returns EINTR (shim_interrupted). A running task gets it through a kick to its
+ *    worker, run there only if the task still is (aim); one parked in a wait no signal
+ *    ends gets it through its worker thread.
  *  - a process-directed signal (kill, alarm, a terminal's SIGINT, ...) goes, as the kernel
  *    prefers, to the main thread: if main's task waits interruptibly and does not block the
  *    signal, the handler is deferred to it (through the courier thread, because a signal
  *    handler may take no lock); otherwise the handler runs where the signal landed.
- *  - anything else (raise, SIGPIPE, a thread-directed signal to a running task) runs at once
- *    where it landed, which is the thread it was meant for.
+ *  - anything else (raise, SIGPIPE, a fault) runs at once where it landed, which is the
+ *    thread it was meant for.
  * Masks are per task, as per thread natively. The kernel sees one mask on every worker: the
  * signals every task blocks (so a signal nobody accepts stays pending in the process, for
  * sigwait, and a signal somebody accepts reaches a worker). A signal that lands on a task
@@ -51,6 +52,8 @@ typedef struct disp {
 
 static disp g_disp[NSIGS + 1];
 static _Atomic int g_active;                 /* runtime started: interpose */
+/* Per worker (machine index): signals sent to it as a kick for a task running there (aim). */
+static _Atomic uint64_t g_kicked[BLITZ_MAX_WORKERS];
 static blitz_task *_Atomic g_root;           /* main's task */
 static _Atomic uint64_t g_proc_pend;         /* process-directed, left for main's task */
 static siginfo_t g_proc_info[NSIGS + 1];     /* written before the bit (release) */
@@ -199,7 +202,6 @@ static int courier_kick(void)
     return syscall(SYS_write, g_courier_fd, &one, sizeof one) == sizeof one;
 }
 
-/* The handler on the interrupted task (or scheduler context), as the kernel would run it. */
 /* A handler is about to run at once on task cur (may be NULL): counted for its waits. */
 static void count_handled(blitz_task *cur, int flags)
 {
@@ -210,10 +212,32 @@ static void count_handled(blitz_task *cur, int flags)
         atomic_fetch_add(&shim_of(cur)->handled_eintr, 1);
 }
 
+/* The handler on the interrupted task (or scheduler context), as the kernel would run it. */
 static void run_here(blitz_task *cur, int sig, siginfo_t *si, void *uc)
 {
     count_handled(cur, atomic_load_explicit(&g_disp[sig].flags, memory_order_relaxed));
     run_handler(sig, si, uc, 0);
+}
+
+/* The kernel has already reset an SA_RESETHAND signal: run it now, once. */
+static void run_reset(blitz_task *cur, int sig, int flags, siginfo_t *si, void *uc)
+{
+    uintptr_t h = atomic_load(&g_disp[sig].handler);
+    atomic_store(&g_disp[sig].handler, (uintptr_t)SIG_DFL);
+    atomic_store(&g_disp[sig].ours, 0);
+    if (h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
+        count_handled(cur, flags);
+        call_handler(h, flags, sig, si, uc);
+    }
+}
+
+/* Whether this thread-directed signal is a kick (see aim) sent to this worker; consumes it. */
+static int take_kick(blitz_task *cur, int sig, const siginfo_t *si)
+{
+    if (si->si_code != SI_TKILL || si->si_pid != getpid())
+        return 0;
+    blitz_machine *m = cur ? cur->m : blitz_tls_machine();
+    return m && (atomic_fetch_and(&g_kicked[m->index], ~bit(sig)) & bit(sig));
 }
 
 static void tramp(int sig, siginfo_t *si, void *uc)
@@ -229,15 +253,17 @@ static void tramp(int sig, siginfo_t *si, void *uc)
          * the process: queue it there again, and block it here once the handler returns. */
         sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
         syscall(SYS_rt_sigqueueinfo, getpid(), sig, si);
-    } else if (flags & SA_RESETHAND) {
-        /* The kernel has already reset it: run it now, once. */
-        uintptr_t h = atomic_load(&g_disp[sig].handler);
-        atomic_store(&g_disp[sig].handler, (uintptr_t)SIG_DFL);
-        atomic_store(&g_disp[sig].ours, 0);
-        if (h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
-            count_handled(cur, flags);
-            call_handler(h, flags, sig, si, uc);
+    } else if (take_kick(cur, sig, si)) {
+        /* Sent for a task running here. If it still is (it has the signal queued), it runs
+         * the handler; if it left before the kernel delivered the kick, aim() finds it. */
+        if (cur && !cur_blocks && (atomic_fetch_and(&shim_of(cur)->sigpend, ~bit(sig)) & bit(sig))) {
+            if (flags & SA_RESETHAND)
+                run_reset(cur, sig, flags, si, uc);
+            else
+                run_here(cur, sig, si, uc);
         }
+    } else if (flags & SA_RESETHAND) {
+        run_reset(cur, sig, flags, si, uc);
     } else if (process_directed(sig, si)) {
         if (cur_blocks || leave_to_root(sig)) {
             /* Not for this task: main's, or else the courier runs it (async_deliver). */
@@ -344,6 +370,46 @@ int shim_signals_run(blitz_task *t)
     return restart ? SHIM_SIG_RESTART : SHIM_SIG_EINTR;
 }
 
+/* pthread_kill of a handled signal t does not block, from another thread: t runs the
+ * handler itself. Queued on t first; then, until t has run it: if t waits interruptibly its
+ * wait ends (it runs the handler on the way out); if it is running, its worker gets a kick
+ * (the signal itself, marked in g_kicked) and tramp runs the handler if t is still there; if
+ * t left first, or is queued to run, this looks again. A task queued between two looks of a
+ * polling wait runs it at its next look. Only a task parked in a wait no signal ends, or one
+ * not found within 10 ms, gets the signal through its worker, whoever runs there. */
+static int aim(blitz_task *t, int sig)
+{
+    shim_thread *st = shim_of(t);
+    atomic_fetch_or(&st->sigpend, bit(sig));
+    flag_signal(st);
+    uint64_t give_up = blitz_now_ns() + 10000000;
+    for (;;) {
+        if (blitz_task_interrupt(t) || !(atomic_load(&st->sigpend) & bit(sig)))
+            return 0;
+        int s = atomic_load(&t->state);
+        if (s == BLITZ_T_DONE || (s == BLITZ_T_RUNNABLE && atomic_load(&st->polling)))
+            return 0;
+        if (s == BLITZ_T_PARKED || blitz_now_ns() >= give_up)
+            break;
+        blitz_machine *m = t->m;
+        /* seq_cst: pairs with take_kick's fetch_and; one kick in flight per worker/signal. */
+        if (s == BLITZ_T_RUNNING && m && !(atomic_fetch_or(&g_kicked[m->index], bit(sig)) & bit(sig)))
+            REAL(pthread_kill)(m->thread, sig);
+        if (shim_task())
+            blitz_yield();
+        else
+            REAL(sched_yield)();
+    }
+    /* Take the signal back unless it already ran. */
+    if (!(atomic_fetch_and(&st->sigpend, ~bit(sig)) & bit(sig)))
+        return 0;
+    blitz_machine *m = t->m;
+    if (!m)
+        return 0;
+    atomic_fetch_and(&g_kicked[m->index], ~bit(sig)); /* this one is not a kick */
+    return REAL(pthread_kill)(m->thread, sig);
+}
+
 int shim_signal_task(blitz_task *t, int sig, const union sigval *val)
 {
     shim_thread *st = shim_of(t);
@@ -369,21 +435,8 @@ int shim_signal_task(blitz_task *t, int sig, const union sigval *val)
             }
             return 0;
         }
-        if (t != self && !val && atomic_load(&g_disp[sig].ours) && atomic_load(&t->state) != BLITZ_T_RUNNING) {
-            atomic_fetch_or(&st->sigpend, bit(sig));
-            flag_signal(st);
-            if (blitz_task_interrupt(t))
-                return 0;
-            /* Queued to run between two looks of a polling wait: that wait handles the
-             * signal at its next look, rather than a stranger on its worker. (Another
-             * queued task may compute for long before it waits again: the worker's path.) */
-            if (atomic_load(&t->state) == BLITZ_T_RUNNABLE && atomic_load(&st->polling))
-                return 0;
-            /* Not in an interruptible wait: take the signal back (unless it already ran it)
-             * and let the kernel deliver it on the task's worker. */
-            if (!(atomic_fetch_and(&st->sigpend, ~bit(sig)) & bit(sig)))
-                return 0;
-        }
+        if (t != self && !val && atomic_load(&g_disp[sig].ours))
+            return aim(t, sig);
     }
     blitz_machine *m = t->m;
     if (!m)

@@ -117,6 +117,8 @@ BLITZ_EXPORT int sched_yield(void)
     if (!t)
         return REAL(sched_yield)();
     blitz_yield();
+    /* A signal sent while it was queued runs now, as on return from the system call. */
+    shim_signals_run(t);
     return 0;
 }
 
