@@ -392,7 +392,8 @@ static void run_timers(blitz_proc *p)
     run_timers_of(p, p, blitz_now_ns());
 }
 
-/* An idle worker fires the other workers' overdue timers (theirs may be busy or stuck). */
+/* A worker that is idle, or between tasks now and then, fires the other workers' overdue
+ * timers (theirs may be busy or stuck). */
 static void run_foreign_timers(blitz_proc *p, uint64_t now)
 {
     for (int i = 0; i < g_nprocs; i++) {
@@ -647,6 +648,9 @@ static blitz_task *find_runnable(blitz_machine *m)
         run_sync(m);
         run_timers(p);
         if (p->tick % INJECT_EVERY == 0) {
+            /* A worker held by a task that never yields cannot fire its own timers, and a
+             * busy worker never idles to fire them for it: look at theirs now and then. */
+            run_foreign_timers(p, blitz_now_ns());
             if ((t = inject_take(p)))
                 return t;
             poll_io(p); /* I/O must not wait for this worker to run out of tasks */
