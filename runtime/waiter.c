@@ -127,6 +127,14 @@ uint32_t blitz_sleep_until(uint64_t deadline, const _Atomic int *intr)
     return st == BLITZ_W_INTERRUPTED ? BLITZ_W_INTERRUPTED : 0;
 }
 
+int blitz_task_in_intr_wait(blitz_task *t)
+{
+    blitz_lock_acquire(&t->intr_lock);
+    int in = t->intr_waiter != NULL;
+    blitz_lock_release(&t->intr_lock);
+    return in;
+}
+
 int blitz_task_interrupt(blitz_task *t)
 {
     int woke = 0;

@@ -50,4 +50,10 @@ uint32_t blitz_sleep_until(uint64_t deadline, const _Atomic int *intr);
  * Returns 1 if it ended a wait, 0 if t was not waiting interruptibly. Any thread, but not
  * from a signal handler (takes t's interrupt lock). */
 int blitz_task_interrupt(struct blitz_task *t);
+
+/* Whether t is inside an interruptible wait (between its start and its end, whether or not
+ * that wait was already woken). A task for which blitz_task_interrupt returned 0 while this
+ * is 1 has been woken by someone else and is about to be readied: it will look at its
+ * interrupt flag again at its next wait. Any thread, not from a signal handler. */
+int blitz_task_in_intr_wait(struct blitz_task *t);
 #endif

@@ -25,6 +25,7 @@
  * task until it unblocks it or takes it with sigwait. sigwait, sigwaitinfo, sigtimedwait,
  * pause and sigsuspend wait as tasks. */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -59,6 +60,14 @@ static _Atomic uint64_t g_proc_pend;         /* process-directed, left for main'
 static siginfo_t g_proc_info[NSIGS + 1];     /* written before the bit (release) */
 static _Atomic uint64_t g_sigintr;           /* siginterrupt(sig, 1) was called */
 static blitz_lock g_lock = BLITZ_LOCK_INIT;  /* sigaction updates; taken with signals blocked */
+/* Every live task, so the courier can find one that accepts a process-directed signal: one
+ * list per creating worker, so creations and exits on different workers take different
+ * locks. Never taken in tramp. */
+#define ALL_SHARDS 16
+static struct {
+    blitz_lock lock;
+    shim_thread *head;
+} g_all[ALL_SHARDS] __attribute__((aligned(64)));
 
 /* The workers' kernel mask: signals every live task blocks. Counted under g_mask_lock;
  * g_tasks is also bumped without it while no task blocks anything (g_anyblock == 0). */
@@ -265,8 +274,12 @@ static void tramp(int sig, siginfo_t *si, void *uc)
     } else if (flags & SA_RESETHAND) {
         run_reset(cur, sig, flags, si, uc);
     } else if (process_directed(sig, si)) {
-        if (cur_blocks || leave_to_root(sig)) {
-            /* Not for this task: main's, or else the courier runs it (async_deliver). */
+        /* Landed on a task that blocks it, or in a scheduler context (no thread of the
+         * program: running it here would end nobody's wait, while natively a thread blocked
+         * in a call and alone in accepting it would get EINTR): the courier finds it a task
+         * (async_deliver). A task that accepts it and runs gets it here, as natively. */
+        if (cur_blocks || !cur || leave_to_root(sig)) {
+            /* Not for this task: main's, or another that waits, or the courier runs it. */
             g_proc_info[sig] = *si;
             atomic_fetch_or_explicit(&g_proc_pend, bit(sig), memory_order_release);
             if (!courier_kick() && (atomic_fetch_and(&g_proc_pend, ~bit(sig)) & bit(sig)))
@@ -304,8 +317,43 @@ static int run_proc(uint64_t bits)
     return restart;
 }
 
+static blitz_task *task_of_st(shim_thread *st)
+{
+    return (blitz_task *)((char *)st - offsetof(blitz_task, shim));
+}
+
+/* Hands sig (pending in g_proc_pend) to a task that does not block it and waits
+ * interruptibly: it is woken and takes the signal itself (shim_signals_run). Returns 1 if
+ * one was woken. Courier only (takes locks). */
+static int hand_to_waiter(int sig)
+{
+    int woke = 0;
+    for (int i = 0; i < ALL_SHARDS && !woke; i++) {
+        blitz_lock_acquire(&g_all[i].lock); /* held: no task in this list can be freed */
+        for (shim_thread *st = g_all[i].head; st && !woke; st = st->all_next) {
+            blitz_task *u = task_of_st(st);
+            if (st->exiting || (st->sigmask & bit(sig)))
+                continue;
+            /* A polling wait between two looks sees the flag at its next one, or on its
+             * way out (shim_poll_until). */
+            int polling = atomic_load(&st->polling);
+            if (!polling && !blitz_task_in_intr_wait(u))
+                continue;
+            atomic_fetch_or(&st->proc_take, bit(sig));
+            flag_signal(st);
+            woke = blitz_task_interrupt(u) || polling;
+            if (!woke) /* if it took the signal meanwhile, g_proc_pend no longer has it */
+                atomic_fetch_and(&st->proc_take, ~bit(sig));
+        }
+        blitz_lock_release(&g_all[i].lock);
+    }
+    return woke;
+}
+
 /* The courier, after tramp left process-directed signals: main's task takes those it does
- * not block if it is waiting (it is woken to run them); the rest run here. Main counts
+ * not block if it is waiting (it is woken to run them); then any other task that does not
+ * block one and waits interruptibly takes it (natively the kernel gives a signal to a
+ * thread that accepts it, and its blocking call ends); the rest run here. Main counts
  * those as delivered to it if it does not block them (a pause() or sigsuspend() in main
  * returns, as when the kernel gives main the signal). */
 static void async_deliver(void)
@@ -320,6 +368,9 @@ static void async_deliver(void)
         if (blitz_task_interrupt(r))
             bits &= rmask;
     }
+    for (uint64_t b = bits; b; b &= b - 1)
+        if (hand_to_waiter(__builtin_ctzll(b) + 1))
+            bits &= ~(b & -b);
     uint64_t mine = atomic_fetch_and_explicit(&g_proc_pend, ~bits, memory_order_acquire) & bits;
     if (!mine)
         return;
@@ -347,9 +398,10 @@ int shim_signals_run(blitz_task *t)
     /* Blocked ones stay queued (delivered when unblocked, or taken by sigwait). */
     uint64_t mask = st->sigmask;
     uint64_t own = atomic_fetch_and(&st->sigpend, mask) & ~mask;
-    uint64_t proc = 0;
+    uint64_t want = atomic_exchange(&st->proc_take, 0) & ~mask;
     if (t == atomic_load(&g_root))
-        proc = atomic_fetch_and_explicit(&g_proc_pend, mask, memory_order_acquire) & ~mask;
+        want |= ~mask;
+    uint64_t proc = want ? atomic_fetch_and_explicit(&g_proc_pend, ~want, memory_order_acquire) & want : 0;
     if (!own && !proc)
         return SHIM_SIG_NONE;
     atomic_fetch_add(&st->handled, 1);
@@ -389,7 +441,12 @@ static int aim(blitz_task *t, int sig)
         int s = atomic_load(&t->state);
         if (s == BLITZ_T_DONE || (s == BLITZ_T_RUNNABLE && atomic_load(&st->polling)))
             return 0;
-        if (s == BLITZ_T_PARKED || blitz_now_ns() >= give_up)
+        /* PARKED with its interruptible wait still open: another waker (a timer, a post)
+         * won that wait and is about to ready it; it looks at the flag again at its next
+         * wait, or takes a kick once it runs. Sending blindly now would run the handler on
+         * whatever that worker runs meanwhile (its scheduler context, as it fires the timer)
+         * and the task would never know. */
+        if ((s == BLITZ_T_PARKED && !blitz_task_in_intr_wait(t)) || blitz_now_ns() >= give_up)
             break;
         blitz_machine *m = t->m;
         /* seq_cst: pairs with take_kick's fetch_and; one kick in flight per worker/signal. */
@@ -502,12 +559,10 @@ static unsigned recompute_locked(int *wait)
     if (all == was)
         return 0;
     atomic_store(&g_wmask, all);
-    /* Only a newly blocked signal without a handler of the program's needs the other workers
-     * before the caller goes on: arriving meanwhile, it would take its default action. A
-     * handled one reaches tramp, which puts it back in the process. */
-    for (uint64_t add = all & ~was; add; add &= add - 1)
-        if (!atomic_load(&g_disp[__builtin_ctzll(add) + 1].ours))
-            *wait = 1;
+    /* A newly blocked signal needs the other workers before the caller goes on: arriving
+     * meanwhile, one without a handler of the program's would take its default action, and a
+     * handled one, which tramp puts back in the process, would queue behind later ones. */
+    *wait = (all & ~was) != 0;
     return blitz_sched_sync_workers();
 }
 
@@ -598,6 +653,16 @@ void shim_signals_init_child(blitz_task *child, blitz_task *parent, const sigset
         st->sigmask = mask_bits(&cur);
     }
     count_task(st->sigmask, 1);
+    atomic_store(&st->proc_take, 0);
+    blitz_task *self = shim_task();
+    st->all_shard = self && self->m ? self->m->index % ALL_SHARDS : 0;
+    blitz_lock_acquire(&g_all[st->all_shard].lock);
+    st->all_prev = NULL;
+    st->all_next = g_all[st->all_shard].head;
+    if (st->all_next)
+        st->all_next->all_prev = st;
+    g_all[st->all_shard].head = st;
+    blitz_lock_release(&g_all[st->all_shard].lock);
 }
 
 void shim_signals_exit(blitz_task *t)
@@ -605,7 +670,17 @@ void shim_signals_exit(blitz_task *t)
     blitz_task *self = t;
     /* Main's task leaving (pthread_exit in main): nobody to prefer any more. */
     atomic_compare_exchange_strong(&g_root, &self, NULL);
-    count_task(shim_of(t)->sigmask, -1);
+    shim_thread *st = shim_of(t);
+    blitz_lock_acquire(&g_all[st->all_shard].lock);
+    if (st->all_prev)
+        st->all_prev->all_next = st->all_next;
+    else if (g_all[st->all_shard].head == st)
+        g_all[st->all_shard].head = st->all_next;
+    if (st->all_next)
+        st->all_next->all_prev = st->all_prev;
+    st->all_next = st->all_prev = NULL;
+    blitz_lock_release(&g_all[st->all_shard].lock);
+    count_task(st->sigmask, -1);
 }
 
 /* Makes `now` t's mask: the counts, the workers' mask, and the signals it unblocked that were
@@ -616,6 +691,27 @@ static void task_mask_to(blitz_task *t, uint64_t now)
     uint64_t was = st->sigmask;
     if (now == was)
         return;
+    /* Handled signals every task blocked wait in the process, queued by the kernel in order.
+     * Natively the thread unblocking them gets them all, in that order, before the call
+     * returns; once the workers unblock them they would be delivered on every worker at
+     * once. So this task takes them first, while the workers still block them. */
+    uint64_t held = was & ~now & atomic_load(&g_wmask);
+    for (uint64_t b = held; b; b &= b - 1)
+        if (!atomic_load(&g_disp[__builtin_ctzll(b) + 1].ours))
+            held &= ~(b & -b);
+    if (held) {
+        sigset_t set;
+        bits_mask(held, &set);
+        st->sigmask = was & ~held; /* what the handlers see; the counts follow below */
+        siginfo_t info;
+        const struct timespec zero = { 0, 0 };
+        int sig;
+        while ((sig = REAL(sigtimedwait)(&set, &info, &zero)) > 0) {
+            atomic_fetch_add(&st->handled, 1);
+            run_handler(sig, &info, NULL, 1);
+        }
+        st->sigmask = was;
+    }
     blitz_lock_acquire(&g_mask_lock);
     for (int sig = 1; sig <= NSIGS; sig++) {
         if ((now & ~was) & bit(sig))
@@ -912,6 +1008,14 @@ void shim_signals_fork_child(void)
     /* Only this thread came along: it is every task there is. */
     g_lock = (blitz_lock)BLITZ_LOCK_INIT;
     g_mask_lock = (blitz_lock)BLITZ_LOCK_INIT;
+    for (int i = 0; i < ALL_SHARDS; i++) {
+        g_all[i].lock = (blitz_lock)BLITZ_LOCK_INIT;
+        g_all[i].head = NULL;
+    }
+    g_all[0].head = shim_of(t);
+    shim_of(t)->all_shard = 0;
+    shim_of(t)->all_next = shim_of(t)->all_prev = NULL;
+    atomic_store(&shim_of(t)->proc_take, 0);
     /* The courier did not come along: the next handler installed (or the first kick's
      * fallback) does without it until then. */
     if (g_courier_fd >= 0)

@@ -35,6 +35,10 @@ typedef struct shim_thread {
     _Atomic unsigned handled_eintr;   /* those of them run at once on it, without SA_RESTART
                                        * (polling waits: the handler ran between two looks) */
     uint64_t call_saved;              /* its mask before a ppoll/pselect/epoll_pwait mask */
+    struct shim_thread *all_next, *all_prev; /* every live task (signals.c, g_all[all_shard]) */
+    int all_shard;
+    _Atomic uint64_t proc_take;       /* process-directed signals the courier handed to it:
+                                       * it takes them from g_proc_pend (signals.c) */
     int owner_id;                     /* its mutex owner id (sync.h), 0 until first asked */
     int cancel_disabled;              /* PTHREAD_CANCEL_DISABLE */
     int cancel_async;                 /* PTHREAD_CANCEL_ASYNCHRONOUS */
