@@ -10,7 +10,7 @@
  *    task's interruptible wait is ended; the task runs the handler on its own stack and its
  *    call returns EINTR (shim_interrupted). A running task gets it through a kick to its
  *    worker, run there only if the task still is (aim); one parked in a wait no signal
- *    ends gets it through its worker thread.
+ *    ends takes it at its next wait. It never runs on another task.
  *  - a process-directed signal (kill, alarm, a terminal's SIGINT, ...) goes, as the kernel
  *    prefers, to the main thread: if main's task waits interruptibly and does not block the
  *    signal, the handler is deferred to it (through the courier thread, because a signal
@@ -53,8 +53,6 @@ typedef struct disp {
 
 static disp g_disp[NSIGS + 1];
 static _Atomic int g_active;                 /* runtime started: interpose */
-/* Per worker (machine index): signals sent to it as a kick for a task running there (aim). */
-static _Atomic uint64_t g_kicked[BLITZ_MAX_WORKERS];
 static blitz_task *_Atomic g_root;           /* main's task */
 static _Atomic uint64_t g_proc_pend;         /* process-directed, left for main's task */
 static siginfo_t g_proc_info[NSIGS + 1];     /* written before the bit (release) */
@@ -240,13 +238,17 @@ static void run_reset(blitz_task *cur, int sig, int flags, siginfo_t *si, void *
     }
 }
 
-/* Whether this thread-directed signal is a kick (see aim) sent to this worker; consumes it. */
-static int take_kick(blitz_task *cur, int sig, const siginfo_t *si)
+/* A kick (see aim) is the signal itself, queued to the worker the task runs on with a token
+ * naming the task: the tag in the top bits, which no user-space address has, tells it from
+ * a program's own pthread_sigqueue. Only compared, never dereferenced: the task may be gone. */
+#define KICK_TAG ((uintptr_t)0xB1A5 << 48)
+
+static void *kick_token(shim_thread *st) { return (void *)((uintptr_t)st | KICK_TAG); }
+
+static int is_kick(const siginfo_t *si)
 {
-    if (si->si_code != SI_TKILL || si->si_pid != getpid())
-        return 0;
-    blitz_machine *m = cur ? cur->m : blitz_tls_machine();
-    return m && (atomic_fetch_and(&g_kicked[m->index], ~bit(sig)) & bit(sig));
+    return si->si_code == SI_QUEUE && si->si_pid == getpid() &&
+           ((uintptr_t)si->si_value.sival_ptr & ~(((uintptr_t)1 << 48) - 1)) == KICK_TAG;
 }
 
 static void tramp(int sig, siginfo_t *si, void *uc)
@@ -262,10 +264,12 @@ static void tramp(int sig, siginfo_t *si, void *uc)
          * the process: queue it there again, and block it here once the handler returns. */
         sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
         syscall(SYS_rt_sigqueueinfo, getpid(), sig, si);
-    } else if (take_kick(cur, sig, si)) {
+    } else if (is_kick(si)) {
         /* Sent for a task running here. If it still is (it has the signal queued), it runs
-         * the handler; if it left before the kernel delivered the kick, aim() finds it. */
-        if (cur && !cur_blocks && (atomic_fetch_and(&shim_of(cur)->sigpend, ~bit(sig)) & bit(sig))) {
+         * the handler; if it left before the kernel delivered the kick, aim() finds it, or
+         * it takes the signal at its next wait. */
+        if (cur && si->si_value.sival_ptr == kick_token(shim_of(cur)) && !cur_blocks &&
+            (atomic_fetch_and(&shim_of(cur)->sigpend, ~bit(sig)) & bit(sig))) {
             if (flags & SA_RESETHAND)
                 run_reset(cur, sig, flags, si, uc);
             else
@@ -423,48 +427,45 @@ int shim_signals_run(blitz_task *t)
 }
 
 /* pthread_kill of a handled signal t does not block, from another thread: t runs the
- * handler itself. Queued on t first; then, until t has run it: if t waits interruptibly its
- * wait ends (it runs the handler on the way out); if it is running, its worker gets a kick
- * (the signal itself, marked in g_kicked) and tramp runs the handler if t is still there; if
- * t left first, or is queued to run, this looks again. A task queued between two looks of a
- * polling wait runs it at its next look. Only a task parked in a wait no signal ends, or one
- * not found within 10 ms, gets the signal through its worker, whoever runs there. */
+ * handler itself. Queued on t first, with its interrupt flag set, so any interruptible wait
+ * it starts from now on ends at once and runs it. Then, for up to 2 ms while t has not taken
+ * it: a wait t is in is ended; if t runs, its worker gets a kick (tramp runs the handler if t
+ * is still there); if t moved, or is queued to run, this looks again (a queued task also takes
+ * it when it yields). After that, or for a task parked in a wait no signal ends, the signal
+ * stays queued on t for its next wait: it never runs on another thread. */
 static int aim(blitz_task *t, int sig)
 {
     shim_thread *st = shim_of(t);
     atomic_fetch_or(&st->sigpend, bit(sig));
     flag_signal(st);
-    uint64_t give_up = blitz_now_ns() + 10000000;
+    uint64_t now = blitz_now_ns(), give_up = now + 2000000, kicked_at = 0;
+    blitz_machine *kicked_m = NULL;
     for (;;) {
         if (blitz_task_interrupt(t) || !(atomic_load(&st->sigpend) & bit(sig)))
             return 0;
         int s = atomic_load(&t->state);
         if (s == BLITZ_T_DONE || (s == BLITZ_T_RUNNABLE && atomic_load(&st->polling)))
             return 0;
-        /* PARKED with its interruptible wait still open: another waker (a timer, a post)
-         * won that wait and is about to ready it; it looks at the flag again at its next
-         * wait, or takes a kick once it runs. Sending blindly now would run the handler on
-         * whatever that worker runs meanwhile (its scheduler context, as it fires the timer)
-         * and the task would never know. */
-        if ((s == BLITZ_T_PARKED && !blitz_task_in_intr_wait(t)) || blitz_now_ns() >= give_up)
-            break;
+        /* PARKED with its interruptible wait still open: another waker (a timer, a post) won
+         * that wait and is about to ready it; look again. */
+        if (s == BLITZ_T_PARKED && !blitz_task_in_intr_wait(t))
+            return 0;
         blitz_machine *m = t->m;
-        /* seq_cst: pairs with take_kick's fetch_and; one kick in flight per worker/signal. */
-        if (s == BLITZ_T_RUNNING && m && !(atomic_fetch_or(&g_kicked[m->index], bit(sig)) & bit(sig)))
-            REAL(pthread_kill)(m->thread, sig);
+        /* One kick per worker it is seen running on, again after 200 us (a standard signal
+         * already pending there absorbs a second one). */
+        if (s == BLITZ_T_RUNNING && m && (m != kicked_m || now - kicked_at > 200000)) {
+            union sigval v = { .sival_ptr = kick_token(st) };
+            REAL(pthread_sigqueue)(m->thread, sig, v);
+            kicked_m = m;
+            kicked_at = now;
+        }
+        if ((now = blitz_now_ns()) >= give_up)
+            return 0;
         if (shim_task())
             blitz_yield();
         else
             REAL(sched_yield)();
     }
-    /* Take the signal back unless it already ran. */
-    if (!(atomic_fetch_and(&st->sigpend, ~bit(sig)) & bit(sig)))
-        return 0;
-    blitz_machine *m = t->m;
-    if (!m)
-        return 0;
-    atomic_fetch_and(&g_kicked[m->index], ~bit(sig)); /* this one is not a kick */
-    return REAL(pthread_kill)(m->thread, sig);
 }
 
 int shim_signal_task(blitz_task *t, int sig, const union sigval *val)
@@ -702,7 +703,6 @@ static void task_mask_to(blitz_task *t, uint64_t now)
     if (held) {
         sigset_t set;
         bits_mask(held, &set);
-        st->sigmask = was & ~held; /* what the handlers see; the counts follow below */
         siginfo_t info;
         const struct timespec zero = { 0, 0 };
         int sig;
@@ -710,7 +710,11 @@ static void task_mask_to(blitz_task *t, uint64_t now)
             atomic_fetch_add(&st->handled, 1);
             run_handler(sig, &info, NULL, 1);
         }
-        st->sigmask = was;
+        /* A handler may have changed the mask (counted as such); what it did ends with it,
+         * as when the kernel restores the mask on return from a handler. */
+        was = st->sigmask;
+        if (now == was)
+            return;
     }
     blitz_lock_acquire(&g_mask_lock);
     for (int sig = 1; sig <= NSIGS; sig++) {

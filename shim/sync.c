@@ -110,7 +110,7 @@ int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline, int how
     atomic_store(&st->polling, outer);
     /* A signal handed to it between two looks (a process-directed one it alone accepts):
      * the handler runs before the call returns, as it would on return from a system call. */
-    if (rc != EINTR && atomic_load(&st->sig_intr))
+    if (atomic_load(&st->sig_intr))
         shim_signals_run(t);
     return rc;
 }
