@@ -264,17 +264,12 @@ static void tramp(int sig, siginfo_t *si, void *uc)
          * the process: queue it there again, and block it here once the handler returns. */
         sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
         syscall(SYS_rt_sigqueueinfo, getpid(), sig, si);
-    } else if (is_kick(si)) {
-        /* Sent for a task running here. If it still is (it has the signal queued), it runs
-         * the handler; if it left before the kernel delivered the kick, aim() finds it, or
-         * it takes the signal at its next wait. */
-        if (cur && si->si_value.sival_ptr == kick_token(shim_of(cur)) && !cur_blocks &&
-            (atomic_fetch_and(&shim_of(cur)->sigpend, ~bit(sig)) & bit(sig))) {
-            if (flags & SA_RESETHAND)
-                run_reset(cur, sig, flags, si, uc);
-            else
-                run_here(cur, sig, si, uc);
-        }
+    } else if (is_kick(si) &&
+               !(cur && si->si_value.sival_ptr == kick_token(shim_of(cur)) && !cur_blocks &&
+                 (atomic_fetch_and(&shim_of(cur)->sigpend, ~bit(sig)) & bit(sig)))) {
+        /* A kick for a task that left before the kernel delivered it: aim() finds it, or it
+         * takes the signal at its next wait. One for the task running here (it took the
+         * signal off its queue just now) goes on like any signal for this thread. */
     } else if (flags & SA_RESETHAND) {
         run_reset(cur, sig, flags, si, uc);
     } else if (process_directed(sig, si)) {
