@@ -186,7 +186,7 @@ static int wait_result(blitz_task *t, int rc, int timeout_errno, int restartable
     case BLITZ_IO_INTERRUPTED: {
         /* Acts on a cancellation, runs signal handlers; a withdrawn one just waits on. */
         int s = shim_interrupted(t);
-        if (s == SHIM_SIG_EINTR || (s == SHIM_SIG_RESTART && !restartable)) {
+        if (shim_sig_ends_wait(s, restartable)) {
             errno = EINTR;
             return -1;
         }

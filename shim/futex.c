@@ -54,7 +54,7 @@ static long task_wait(int op, uint32_t *addr, uint32_t val, const struct timespe
     while ((st = blitz_park(addr, still_val, NULL, &f, deadline, shim_signal_flag(self), NULL)) ==
            BLITZ_W_INTERRUPTED) {
         int sig = shim_signals_run(self);
-        if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && deadline)) {
+        if (shim_sig_ends_wait(sig, !deadline)) {
             errno = EINTR;
             return -1;
         }

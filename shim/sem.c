@@ -83,7 +83,7 @@ static int wait(sem_t *s, clockid_t clk, const struct timespec *abstime)
         if (st == BLITZ_W_INTERRUPTED) {
             /* As the kernel's futex wait: a handler with SA_RESTART restarts an untimed
              * wait; any other handler ends it with EINTR. */
-            if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && abstime)) {
+            if (shim_sig_ends_wait(sig, !abstime)) {
                 errno = EINTR;
                 return -1;
             }

@@ -93,7 +93,7 @@ int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline, int how
             atomic_store(&st->polling, outer); /* a cancellation unwinds from here */
             int sig = shim_interrupted(t);
             atomic_store(&st->polling, 1);
-            if (sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && deadline)) {
+            if (shim_sig_ends_wait(sig, !deadline)) {
                 rc = EINTR;
                 break;
             }
@@ -110,7 +110,6 @@ int shim_poll_until(int (*try)(void *obj), void *obj, uint64_t deadline, int how
     atomic_store(&st->polling, outer);
     /* A signal handed to it between two looks (a process-directed one it alone accepts):
      * the handler runs before the call returns, as it would on return from a system call. */
-    if (atomic_load(&st->sig_intr))
-        shim_signals_run(t);
+    shim_signals_run(t);
     return rc;
 }

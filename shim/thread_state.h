@@ -74,6 +74,13 @@ void shim_testcancel(blitz_task *t);
  * of the signals pending for t, on t. Returns SHIM_SIG_NONE if no handler ran,
  * SHIM_SIG_RESTART if every handler that ran had SA_RESTART, SHIM_SIG_EINTR otherwise. */
 enum { SHIM_SIG_NONE = 0, SHIM_SIG_RESTART = 1, SHIM_SIG_EINTR = 2 };
+/* The kernel's rule for a wait a handler interrupted (a shim_signals_run result): it ends
+ * with EINTR unless every handler had SA_RESTART and the wait is restartable (an untimed
+ * futex wait, a socket call without a timeout); after no handler it goes on. */
+static inline int shim_sig_ends_wait(int sig, int restartable)
+{
+    return sig == SHIM_SIG_EINTR || (sig == SHIM_SIG_RESTART && !restartable);
+}
 int shim_interrupted(blitz_task *t);
 /* The same without acting on a cancellation: for waits that are not cancellation points,
  * which watch shim_signal_flag (a handler runs on the waiting thread, the wait goes on). */
